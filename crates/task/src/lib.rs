@@ -8,6 +8,7 @@
 //! again. Operators (retry, rollback, cancel, pass) prepare rows and wake the scheduler.
 
 pub mod context;
+pub mod demo;
 pub mod dto;
 pub mod engine;
 pub mod error;

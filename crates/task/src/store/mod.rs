@@ -6,7 +6,7 @@
 //! committed statement or transaction guarded by optimistic checks, so a crash at any point
 //! leaves rows the engine can resume from.
 
-mod queries;
+pub(crate) mod queries;
 mod rows;
 mod schema;
 
@@ -166,6 +166,16 @@ impl Store {
             Dialect::Sqlite => t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string(),
             Dialect::Mysql => t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
         }
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads, then writes, fails at once with a busy
+    /// snapshot when another connection committed in between, instead of waiting.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Mysql => self.pool.begin().await?,
+        })
     }
 
     /// A select expression reading a TEXT or TIMESTAMP column back as a string (the MySQL

@@ -151,9 +151,13 @@ impl Store {
         q.fetch_all(&self.pool).await?.iter().map(rows::node).collect()
     }
 
-    pub async fn get_node(&self, id: i64) -> Result<Option<NodeInstance>> {
+    pub async fn get_node<'c>(
+        &self,
+        ex: impl AnyExecutor<'c>,
+        id: i64,
+    ) -> Result<Option<NodeInstance>> {
         let sql = format!("SELECT {} FROM node_instance WHERE id = ?", self.cols.node);
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(id).fetch_optional(ex).await?;
         row.as_ref().map(rows::node).transpose()
     }
 
@@ -413,7 +417,7 @@ impl Store {
         succeed: bool,
         release_lock: bool,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let finished = succeed || !dag.is_maintenance();
         let r = sqlx::query(
             "UPDATE dag_instance SET state = ?, is_finished = ?, end_time = ?
@@ -438,8 +442,14 @@ impl Store {
 
     // ---------------------------------------------------------------- node transitions
 
-    pub(crate) async fn start_node(&self, node: &NodeInstance, ctx: &TaskContext) -> Result<()> {
-        let now = self.ts(Utc::now());
+    /// PENDING -> RUNNING with the merged context; returns the start time written.
+    pub(crate) async fn start_node(
+        &self,
+        node: &NodeInstance,
+        ctx: &TaskContext,
+    ) -> Result<DateTime<Utc>> {
+        let started = Utc::now();
+        let now = self.ts(started);
         let r = sqlx::query(
             "UPDATE node_instance SET state = ?, context = ?, start_time = ?, end_time = ?
              WHERE id = ? AND state = ? AND operator = ?",
@@ -447,13 +457,14 @@ impl Store {
         .bind(State::Running as i64)
         .bind(ctx.encode())
         .bind(now.clone())
-        .bind(now)
+        .bind(now.clone())
         .bind(node.id)
         .bind(State::Pending as i64)
         .bind(node.operator as i64)
         .execute(&self.pool)
         .await?;
-        affected(r, "start node")
+        affected(r, "start node")?;
+        Ok(super::parse_ts(&now))
     }
 
     pub(crate) async fn finish_node(&self, node: &NodeInstance, succeed: bool) -> Result<()> {
@@ -524,7 +535,7 @@ impl Store {
         ctx: &TaskContext,
         log: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE subtask_instance SET state = ?, context = ?, end_time = ?
              WHERE id = ? AND execute_times = ? AND state = ?",
@@ -552,7 +563,7 @@ impl Store {
         execute_times: i64,
         log: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE subtask_instance SET state = ?, end_time = ?
              WHERE id = ? AND execute_times = ? AND state IN (?, ?)",
@@ -624,7 +635,7 @@ impl Store {
             format!("DELETE FROM node_instance WHERE dag_id IN ({ph})"),
             format!("DELETE FROM dag_instance WHERE is_finished = 1 AND id IN ({ph})"),
         ];
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut removed = 0;
         for sql in &stmts {
             let mut q = sqlx::query(sql);

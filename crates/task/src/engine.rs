@@ -1,0 +1,263 @@
+//! [`Engine`]: the running task engine of one store. It owns the scheduler loop, the executor
+//! pool, crash recovery at start and the retention job, and is the one entry point for creating
+//! and steering DAGs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::TaskContext;
+use crate::error::{Result, TaskError};
+use crate::generic_id::{AgentInfo, IdKind};
+use crate::kind::Registry;
+use crate::model::DagInstance;
+use crate::store::queries::NewNode;
+use crate::store::{Dialect, Store};
+use crate::template::Template;
+
+/// Tunables of the engine. The defaults are upstream's where upstream has one.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This agent: the executer of local sub-tasks and the owner encoded in generic ids.
+    pub agent: AgentInfo,
+    /// Sub-tasks executing at once (upstream: 8 workers).
+    pub workers: usize,
+    /// DAGs advanced at once.
+    pub advance_concurrency: usize,
+    /// The safety sweep over all unfinished DAGs; wake-ups normally come from events.
+    pub sweep_interval: Duration,
+    /// Attempts to move a sub-task READY -> RUNNING before it is failed (upstream: unbounded).
+    pub start_attempts: u32,
+    /// Finished DAGs older than this are purged; `None` keeps everything.
+    pub retention: Option<Duration>,
+    /// How often the retention job runs.
+    pub purge_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            agent: AgentInfo::new("127.0.0.1", 2886),
+            workers: 8,
+            advance_concurrency: 4,
+            sweep_interval: Duration::from_secs(5),
+            start_attempts: 5,
+            retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            purge_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Messages to the scheduler loop.
+pub(crate) enum SchedMsg {
+    Wake(i64),
+    Done(i64),
+}
+
+/// Shared state of a running engine.
+pub(crate) struct Core {
+    pub store: Store,
+    pub registry: Registry,
+    pub config: EngineConfig,
+    pub sched_tx: mpsc::UnboundedSender<SchedMsg>,
+    pub shutdown: CancellationToken,
+    /// Sub-task ids queued or running in this executor.
+    pub exec_queued: Mutex<HashSet<i64>>,
+    /// Cancellation tokens of the attempts in flight, by sub-task id.
+    pub exec_running: Mutex<HashMap<i64, CancellationToken>>,
+    pub exec_slots: Semaphore,
+    pub advance_slots: Arc<Semaphore>,
+}
+
+impl Core {
+    /// Asks the scheduler to advance a DAG soon.
+    pub(crate) fn wake(&self, dag_id: i64) {
+        let _ = self.sched_tx.send(SchedMsg::Wake(dag_id));
+    }
+
+    /// The lock scope named in maintenance errors.
+    pub(crate) fn scope_label(&self) -> String {
+        match self.store.dialect() {
+            Dialect::Sqlite => self.config.agent.to_string(),
+            Dialect::Mysql => "Cluster".to_string(),
+        }
+    }
+}
+
+/// A running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) core: Arc<Core>,
+    handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Engine {
+    /// Starts the engine on `store`: re-queues the sub-tasks a previous process left READY or
+    /// RUNNING (spec §6.8), then starts the scheduler and the retention job.
+    pub async fn start(store: Store, registry: Registry, config: EngineConfig) -> Result<Engine> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let core = Arc::new(Core {
+            store,
+            registry,
+            exec_slots: Semaphore::new(config.workers.max(1)),
+            advance_slots: Arc::new(Semaphore::new(config.advance_concurrency.max(1))),
+            config,
+            sched_tx: tx,
+            shutdown: CancellationToken::new(),
+            exec_queued: Mutex::new(HashSet::new()),
+            exec_running: Mutex::new(HashMap::new()),
+        });
+        for (sub_task_id, dag_id) in core.store.recoverable_subtasks().await? {
+            core.submit(sub_task_id, dag_id, true);
+        }
+        let mut handles = vec![tokio::spawn(crate::scheduler::run(core.clone(), rx))];
+        if let Some(age) = core.config.retention {
+            handles.push(tokio::spawn(retention_loop(core.clone(), age)));
+        }
+        for id in core.store.unfinished_dag_ids().await? {
+            core.wake(id);
+        }
+        Ok(Engine {
+            core,
+            handles: Arc::new(Mutex::new(handles)),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.core.store
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.core.registry
+    }
+
+    pub fn agent(&self) -> &AgentInfo {
+        &self.core.config.agent
+    }
+
+    /// Which generic-id family this engine's DAGs use: local ids for the SQLite store,
+    /// cluster ids for the shared MySQL-protocol store.
+    pub fn id_kind(&self) -> IdKind {
+        match self.core.store.dialect() {
+            Dialect::Sqlite => IdKind::Local,
+            Dialect::Mysql => IdKind::Cluster,
+        }
+    }
+
+    /// Creates a DAG from a template in one transaction (taking the maintenance lock if the
+    /// template asks for it) and wakes the scheduler. Errors are `Task.CreateFailed`.
+    pub async fn create_dag(&self, template: &Template, ctx: TaskContext) -> Result<DagInstance> {
+        self.create_dag_inner(template, &ctx)
+            .await
+            .map_err(|e| TaskError::create_failed(&template.name, e))
+    }
+
+    async fn create_dag_inner(&self, template: &Template, ctx: &TaskContext) -> Result<DagInstance> {
+        if template.nodes.is_empty() {
+            return Err(TaskError::TemplateEmpty);
+        }
+        let mut nodes = Vec::with_capacity(template.nodes.len());
+        for spec in &template.nodes {
+            let struct_name = spec.kind.struct_name();
+            if !self.core.registry.contains(struct_name) {
+                return Err(TaskError::KindNotRegistered(struct_name.to_string()));
+            }
+            let mut node_ctx = spec.context.clone();
+            let parallel = spec.node_type == crate::state::NodeType::Parallel;
+            if parallel {
+                node_ctx.merge(ctx);
+            } else {
+                node_ctx.merge_without_exec_agents(ctx);
+            }
+            let agents = node_ctx.execute_agents()?;
+            if parallel && agents.is_empty() {
+                return Err(TaskError::Unexpected(format!(
+                    "parallel node {} has no execute agents",
+                    spec.name
+                )));
+            }
+            if !parallel && agents.len() > 1 {
+                return Err(TaskError::Unexpected(format!(
+                    "serial node {} has more than one execute agents",
+                    spec.name
+                )));
+            }
+            nodes.push(NewNode {
+                name: spec.name.clone(),
+                struct_name: struct_name.to_string(),
+                node_type: spec.node_type,
+                context: node_ctx,
+                caps: spec.caps,
+                agents,
+            });
+        }
+        let store = &self.core.store;
+        let mut tx = store.begin_write().await?;
+        if template.maintenance.kind.is_maintenance() {
+            store
+                .start_maintenance(&mut tx, &self.core.scope_label())
+                .await?;
+        }
+        let id = store
+            .insert_dag(
+                &mut tx,
+                &template.name,
+                &template.dag_type,
+                &template.maintenance,
+                ctx,
+                &nodes,
+                &self.core.config.agent,
+            )
+            .await?;
+        tx.commit().await?;
+        tracing::info!(dag = id, name = %template.name, "dag created");
+        self.core.wake(id);
+        store
+            .get_dag(&store.pool, id)
+            .await?
+            .ok_or_else(|| TaskError::NotFound(format!("dag {id}")))
+    }
+
+    /// Wakes the scheduler for a DAG (e.g. after an external change).
+    pub fn wake(&self, dag_id: i64) {
+        self.core.wake(dag_id);
+    }
+
+    /// Stops the scheduler and cancels the attempts in flight; rows stay as they are, to be
+    /// resumed by the next start.
+    pub async fn shutdown(&self) {
+        self.core.shutdown.cancel();
+        let handles: Vec<_> = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+}
+
+async fn retention_loop(core: Arc<Core>, age: Duration) {
+    let mut tick = tokio::time::interval(core.config.purge_interval);
+    loop {
+        tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(age) = chrono::Duration::from_std(age) else {
+            return;
+        };
+        let cutoff = chrono::Utc::now() - age;
+        loop {
+            match core.store.purge_finished(cutoff, 200).await {
+                Ok(0) => break,
+                Ok(n) => tracing::info!("retention: purged {n} finished DAGs"),
+                Err(e) => {
+                    tracing::warn!("retention purge failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
