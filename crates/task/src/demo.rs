@@ -11,6 +11,7 @@
 //! - `rollback_fail_unless`: the same for rollback;
 //! - `sleep_ms`: sleep (cancellable) before finishing;
 //! - `command`: a shell command to run in its own process group (`sh -c`); non-zero fails;
+//! - `log_output`: write the command's stdout lines to the task log;
 //! - `set_data`: object merged into `Data` (flows to later nodes);
 //! - `expect_data`: key that must be present in `Data` (proves the context flowed);
 //! - `log`: a line written to the task log;
@@ -101,6 +102,11 @@ impl TaskKind for ScriptedTask {
             let mut c = tokio::process::Command::new("sh");
             c.arg("-c").arg(&cmd);
             let out = run.run_command(c).await?;
+            if out.status.success() && setting::<bool>(run, "log_output").unwrap_or(false) {
+                for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
+                    run.info(line.trim()).await;
+                }
+            }
             if !out.status.success() {
                 return Err(TaskFailure::new(format!(
                     "command `{cmd}` failed ({}): {}",

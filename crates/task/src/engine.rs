@@ -81,10 +81,7 @@ impl Core {
 
     /// The lock scope named in maintenance errors.
     pub(crate) fn scope_label(&self) -> String {
-        match self.store.dialect() {
-            Dialect::Sqlite => self.config.agent.to_string(),
-            Dialect::Mysql => "Cluster".to_string(),
-        }
+        scope_label(&self.store, &self.config.agent)
     }
 }
 
@@ -151,73 +148,12 @@ impl Engine {
     /// Creates a DAG from a template in one transaction (taking the maintenance lock if the
     /// template asks for it) and wakes the scheduler. Errors are `Task.CreateFailed`.
     pub async fn create_dag(&self, template: &Template, ctx: TaskContext) -> Result<DagInstance> {
-        self.create_dag_inner(template, &ctx)
-            .await
-            .map_err(|e| TaskError::create_failed(&template.name, e))
-    }
-
-    async fn create_dag_inner(&self, template: &Template, ctx: &TaskContext) -> Result<DagInstance> {
-        if template.nodes.is_empty() {
-            return Err(TaskError::TemplateEmpty);
-        }
-        let mut nodes = Vec::with_capacity(template.nodes.len());
-        for spec in &template.nodes {
-            let struct_name = spec.kind.struct_name();
-            if !self.core.registry.contains(struct_name) {
-                return Err(TaskError::KindNotRegistered(struct_name.to_string()));
-            }
-            let mut node_ctx = spec.context.clone();
-            let parallel = spec.node_type == crate::state::NodeType::Parallel;
-            if parallel {
-                node_ctx.merge(ctx);
-            } else {
-                node_ctx.merge_without_exec_agents(ctx);
-            }
-            let agents = node_ctx.execute_agents()?;
-            if parallel && agents.is_empty() {
-                return Err(TaskError::Unexpected(format!(
-                    "parallel node {} has no execute agents",
-                    spec.name
-                )));
-            }
-            if !parallel && agents.len() > 1 {
-                return Err(TaskError::Unexpected(format!(
-                    "serial node {} has more than one execute agents",
-                    spec.name
-                )));
-            }
-            nodes.push(NewNode {
-                name: spec.name.clone(),
-                struct_name: struct_name.to_string(),
-                node_type: spec.node_type,
-                context: node_ctx,
-                caps: spec.caps,
-                agents,
-            });
-        }
-        let store = &self.core.store;
-        let mut tx = store.begin_write().await?;
-        if template.maintenance.kind.is_maintenance() {
-            store
-                .start_maintenance(&mut tx, &self.core.scope_label())
-                .await?;
-        }
-        let id = store
-            .insert_dag(
-                &mut tx,
-                &template.name,
-                &template.dag_type,
-                &template.maintenance,
-                ctx,
-                &nodes,
-                &self.core.config.agent,
-            )
+        let core = &self.core;
+        let id = insert_template(&core.store, &core.registry, &core.config.agent, template, &ctx)
             .await?;
-        tx.commit().await?;
-        tracing::info!(dag = id, name = %template.name, "dag created");
         self.core.wake(id);
-        store
-            .get_dag(&store.pool, id)
+        core.store
+            .get_dag(&core.store.pool, id)
             .await?
             .ok_or_else(|| TaskError::NotFound(format!("dag {id}")))
     }
@@ -260,4 +196,105 @@ async fn retention_loop(core: Arc<Core>, age: Duration) {
             }
         }
     }
+}
+
+/// The lock scope named in maintenance errors: this agent on SQLite, the cluster on MySQL.
+pub(crate) fn scope_label(store: &Store, agent: &AgentInfo) -> String {
+    match store.dialect() {
+        Dialect::Sqlite => agent.to_string(),
+        Dialect::Mysql => "Cluster".to_string(),
+    }
+}
+
+/// Writes a DAG for `template` into `store` without a running engine; an engine on that store
+/// picks it up at its next sweep (or start). For tools and tests that prepare work for an
+/// agent. Errors are `Task.CreateFailed`.
+pub async fn create_dag_in_store(
+    store: &Store,
+    registry: &Registry,
+    agent: &AgentInfo,
+    template: &Template,
+    ctx: &TaskContext,
+) -> Result<i64> {
+    insert_template(store, registry, agent, template, ctx).await
+}
+
+async fn insert_template(
+    store: &Store,
+    registry: &Registry,
+    agent: &AgentInfo,
+    template: &Template,
+    ctx: &TaskContext,
+) -> Result<i64> {
+    let id = build_and_insert(store, registry, agent, template, ctx)
+        .await
+        .map_err(|e| TaskError::create_failed(&template.name, e))?;
+    tracing::info!(dag = id, name = %template.name, "dag created");
+    Ok(id)
+}
+
+async fn build_and_insert(
+    store: &Store,
+    registry: &Registry,
+    agent: &AgentInfo,
+    template: &Template,
+    ctx: &TaskContext,
+) -> Result<i64> {
+    if template.nodes.is_empty() {
+        return Err(TaskError::TemplateEmpty);
+    }
+    let mut nodes = Vec::with_capacity(template.nodes.len());
+    for spec in &template.nodes {
+        let struct_name = spec.kind.struct_name();
+        if !registry.contains(struct_name) {
+            return Err(TaskError::KindNotRegistered(struct_name.to_string()));
+        }
+        let mut node_ctx = spec.context.clone();
+        let parallel = spec.node_type == crate::state::NodeType::Parallel;
+        if parallel {
+            node_ctx.merge(ctx);
+        } else {
+            node_ctx.merge_without_exec_agents(ctx);
+        }
+        let agents = node_ctx.execute_agents()?;
+        if parallel && agents.is_empty() {
+            return Err(TaskError::Unexpected(format!(
+                "parallel node {} has no execute agents",
+                spec.name
+            )));
+        }
+        if !parallel && agents.len() > 1 {
+            return Err(TaskError::Unexpected(format!(
+                "serial node {} has more than one execute agents",
+                spec.name
+            )));
+        }
+        nodes.push(NewNode {
+            name: spec.name.clone(),
+            struct_name: struct_name.to_string(),
+            node_type: spec.node_type,
+            context: node_ctx,
+            caps: spec.caps,
+            agents,
+        });
+    }
+    let mut tx = store.begin_write().await?;
+    if template.maintenance.kind.is_maintenance() {
+        store
+            .start_maintenance(&mut tx, &scope_label(store, agent))
+            .await?;
+    }
+    let id = store
+        .insert_dag(
+            &mut tx,
+            &template.name,
+            &template.dag_type,
+            &template.maintenance,
+            ctx,
+            &nodes,
+            agent,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(id)
 }
