@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +52,16 @@ impl Default for EngineConfig {
     }
 }
 
+/// A DAG moved: published after each committed stage change or finish, for followers
+/// (progress streams, benchmarks) that must not poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DagEvent {
+    pub dag_id: i64,
+    pub stage: i64,
+    pub state: crate::state::State,
+    pub operator: crate::state::Operator,
+}
+
 /// Messages to the scheduler loop.
 pub(crate) enum SchedMsg {
     Wake(i64),
@@ -71,6 +81,7 @@ pub(crate) struct Core {
     pub exec_running: Mutex<HashMap<i64, CancellationToken>>,
     pub exec_slots: Semaphore,
     pub advance_slots: Arc<Semaphore>,
+    pub events: broadcast::Sender<DagEvent>,
 }
 
 impl Core {
@@ -107,6 +118,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             exec_queued: Mutex::new(HashSet::new()),
             exec_running: Mutex::new(HashMap::new()),
+            events: broadcast::channel(4096).0,
         });
         for (sub_task_id, dag_id) in core.store.recoverable_subtasks().await? {
             core.submit(sub_task_id, dag_id, true);
@@ -156,6 +168,12 @@ impl Engine {
             .get_dag(&core.store.pool, id)
             .await?
             .ok_or_else(|| TaskError::NotFound(format!("dag {id}")))
+    }
+
+    /// Subscribes to DAG progress events (stage changes and finishes). A slow receiver may
+    /// miss events (`RecvError::Lagged`) and should then re-read the DAG.
+    pub fn subscribe(&self) -> broadcast::Receiver<DagEvent> {
+        self.core.events.subscribe()
     }
 
     /// Wakes the scheduler for a DAG (e.g. after an external change).

@@ -24,7 +24,7 @@ pub mod store;
 pub mod template;
 
 pub use context::TaskContext;
-pub use engine::{create_dag_in_store, Engine, EngineConfig};
+pub use engine::{create_dag_in_store, DagEvent, Engine, EngineConfig};
 pub use error::{Result, TaskError};
 pub use generic_id::AgentInfo;
 pub use kind::{Registry, TaskFailure, TaskKind, TaskResult};

@@ -116,6 +116,7 @@ impl Core {
             if !outcome.succeed {
                 let release = node.context.has_failure_exit_maintenance();
                 self.store.finish_dag(&dag, false, release).await?;
+                self.publish(&dag, dag.stage, State::Failed);
                 tracing::info!(dag = dag.id, name = %dag.name, node = %node.name, "dag failed");
                 return Ok(());
             }
@@ -126,11 +127,22 @@ impl Core {
             };
             if next < 1 || next > dag.max_stage {
                 self.store.finish_dag(&dag, true, true).await?;
+                self.publish(&dag, dag.stage, State::Succeed);
                 tracing::info!(dag = dag.id, name = %dag.name, op = dag.operator.as_str(), "dag succeeded");
                 return Ok(());
             }
             self.store.update_dag_stage(&dag, next).await?;
+            self.publish(&dag, next, State::Running);
         }
+    }
+
+    fn publish(&self, dag: &DagInstance, stage: i64, state: State) {
+        let _ = self.events.send(crate::engine::DagEvent {
+            dag_id: dag.id,
+            stage,
+            state,
+            operator: dag.operator,
+        });
     }
 
     /// Starts the node if pending, runs its operator's handler and records a finished node.

@@ -149,14 +149,25 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Time of one small committed write on this store: the unit the scheduling overhead is
-    /// measured in (design.md §6).
+    /// One small committed write that really changes a row: the unit the scheduling
+    /// overhead is measured in (design.md §6). On SQLite it stamps the lock row's `info`
+    /// column with the probe time; on MySQL it rewrites the lock row's status in place.
     pub async fn commit_probe(&self) -> Result<()> {
-        sqlx::query(
-            "UPDATE sub_task_log SET update_time = update_time WHERE id = -1 OR id = (SELECT 0)",
-        )
-        .execute(&self.pool)
-        .await?;
+        match self.dialect {
+            Dialect::Sqlite => {
+                sqlx::query("UPDATE ocs_info SET info = ? WHERE name = 'status'")
+                    .bind(format!("probe {}", self.ts(chrono::Utc::now())))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Dialect::Mysql => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE cluster_status SET status = status + 0 WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
