@@ -16,7 +16,7 @@ SEEKDB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ROOT="${ROOT:-$SEEKDB_ROOT}"
 SEEKDB_VENV="${SEEKDB_VENV:-$SEEKDB_ROOT/.venv}"
 SEEKDB_PY="$SEEKDB_VENV/bin/python"
-SEEKDB_PIP_PACKAGES=(pylibseekdb "obshell==0.0.9" pymysql)
+SEEKDB_PIP_PACKAGES=(pylibseekdb "obshell==0.0.9" pymysql pytest)
 
 _seekdb_log() { echo "[seekdb] $*" >&2; }
 

@@ -177,7 +177,10 @@ impl TaskContext {
 
     /// Upstream `MergeContextWithoutKeyords`: what a node inherits from its upstream sub-tasks.
     pub fn merge_without_keywords(&mut self, other: &TaskContext) {
-        self.merge_excluding(other, &[PARAM_EXECUTE_AGENTS, PARAM_FAILURE_EXIT_MAINTENANCE]);
+        self.merge_excluding(
+            other,
+            &[PARAM_EXECUTE_AGENTS, PARAM_FAILURE_EXIT_MAINTENANCE],
+        );
     }
 
     /// The merge rules of spec §2.2: Params only fill gaps, Data deep-merges (other wins),

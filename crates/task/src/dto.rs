@@ -107,8 +107,7 @@ impl Engine {
     /// The generic id of a row of this engine's store.
     pub fn generic_id(&self, id: i64) -> String {
         let kind = self.id_kind();
-        generic_id::encode(kind, id, Some(self.agent()))
-            .unwrap_or_else(|_| format!("1{id}"))
+        generic_id::encode(kind, id, Some(self.agent())).unwrap_or_else(|_| format!("1{id}"))
     }
 
     /// Decodes a generic id and checks it belongs to this engine; returns the row id.
@@ -257,7 +256,11 @@ impl Engine {
 
     /// `GET /task/dag/maintain/agent`: the newest maintenance DAG.
     pub async fn maintenance_dag_detail(&self, details: bool) -> Result<Option<DagDetailDto>> {
-        let Some(dag) = self.store().last_maintenance_dag(&self.store().pool).await? else {
+        let Some(dag) = self
+            .store()
+            .last_maintenance_dag(&self.store().pool)
+            .await?
+        else {
             return Ok(None);
         };
         Ok(Some(self.dags_to_dto(&[dag], details).await?.remove(0)))

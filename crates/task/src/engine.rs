@@ -15,7 +15,7 @@ use crate::error::{Result, TaskError};
 use crate::generic_id::{AgentInfo, IdKind};
 use crate::kind::Registry;
 use crate::model::DagInstance;
-use crate::store::queries::NewNode;
+use crate::store::queries::{NewDag, NewNode};
 use crate::store::{Dialect, Store};
 use crate::template::Template;
 
@@ -161,8 +161,14 @@ impl Engine {
     /// template asks for it) and wakes the scheduler. Errors are `Task.CreateFailed`.
     pub async fn create_dag(&self, template: &Template, ctx: TaskContext) -> Result<DagInstance> {
         let core = &self.core;
-        let id = insert_template(&core.store, &core.registry, &core.config.agent, template, &ctx)
-            .await?;
+        let id = insert_template(
+            &core.store,
+            &core.registry,
+            &core.config.agent,
+            template,
+            &ctx,
+        )
+        .await?;
         self.core.wake(id);
         core.store
             .get_dag(&core.store.pool, id)
@@ -185,7 +191,8 @@ impl Engine {
     /// resumed by the next start.
     pub async fn shutdown(&self) {
         self.core.shutdown.cancel();
-        let handles: Vec<_> = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
         for h in handles {
             let _ = h.await;
         }
@@ -305,11 +312,13 @@ async fn build_and_insert(
     let id = store
         .insert_dag(
             &mut tx,
-            &template.name,
-            &template.dag_type,
-            &template.maintenance,
-            ctx,
-            &nodes,
+            &NewDag {
+                name: &template.name,
+                dag_type: &template.dag_type,
+                maintenance: &template.maintenance,
+                ctx,
+                nodes: &nodes,
+            },
             agent,
         )
         .await?;

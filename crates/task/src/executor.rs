@@ -110,7 +110,13 @@ impl Core {
         };
         match self
             .store
-            .finish_subtask(id, st.execute_times, result.is_ok(), &run.ctx, log.as_deref())
+            .finish_subtask(
+                id,
+                st.execute_times,
+                result.is_ok(),
+                &run.ctx,
+                log.as_deref(),
+            )
             .await
         {
             // The scheduler already failed it (cancel or timeout): its verdict stands.
@@ -149,7 +155,12 @@ impl Core {
     }
 
     /// Runs one attempt to its end, racing it against cancel and timeout.
-    async fn attempt(&self, st: &SubTaskInstance, run: &mut TaskRun, is_continue: bool) -> TaskResult {
+    async fn attempt(
+        &self,
+        st: &SubTaskInstance,
+        run: &mut TaskRun,
+        is_continue: bool,
+    ) -> TaskResult {
         if is_continue && !st.caps.can_continue {
             return Err(TaskFailure::new(
                 "task unexpectedly interrupted and cannot continue",
@@ -159,7 +170,10 @@ impl Core {
         let timeout = run.ctx.timeout_secs();
         let token: CancellationToken = run.token.clone();
         if is_continue {
-            tracing::info!(sub_task = st.id, "resuming interrupted sub task in continue mode");
+            tracing::info!(
+                sub_task = st.id,
+                "resuming interrupted sub task in continue mode"
+            );
         }
         let interrupt = {
             let work = async {
@@ -182,14 +196,18 @@ impl Core {
         match interrupt {
             Interrupt::Cancelled => {
                 if !self.shutdown.is_cancelled() {
-                    let clean = tokio::time::timeout(Duration::from_secs(timeout), kind.cancel(run));
+                    let clean =
+                        tokio::time::timeout(Duration::from_secs(timeout), kind.cancel(run));
                     let _ = clean.await;
                 }
                 Err(TaskFailure::new("sub task cancelled"))
             }
             Interrupt::TimedOut(secs) => {
                 token.cancel();
-                Err(TaskFailure::new(format!("task {} timeout after {secs} s", st.id)))
+                Err(TaskFailure::new(format!(
+                    "task {} timeout after {secs} s",
+                    st.id
+                )))
             }
         }
     }

@@ -25,7 +25,9 @@ fn conflict(what: &str) -> impl FnOnce(TaskError) -> TaskError + '_ {
 impl Store {
     async fn node_caps(&self, conn: &mut AnyConnection, node_id: i64) -> Result<Capabilities> {
         let subs = self.subtasks_of_node(&mut *conn, node_id).await?;
-        Ok(subs.iter().fold(Capabilities::ALL, |acc, s| acc.and(s.caps)))
+        Ok(subs
+            .iter()
+            .fold(Capabilities::ALL, |acc, s| acc.and(s.caps)))
     }
 
     /// Re-arms a DAG: state, operator, times to the epoch, unfinished. Guarded by the state,

@@ -146,15 +146,15 @@ impl TaskRun {
         let child = cmd
             .spawn()
             .map_err(|e| TaskFailure::new(format!("failed to start command: {e}")))?;
-        let guard = GroupGuard(child.id());
+        let mut guard = GroupGuard(child.id());
         let out = tokio::select! {
             r = child.wait_with_output() => r.map_err(|e| TaskFailure::new(format!("command failed: {e}")))?,
             _ = self.token.cancelled() => {
-                drop(guard);
                 return Err(TaskFailure::new("sub task cancelled"));
             }
         };
-        std::mem::forget(guard);
+        // the command ended by itself: its group needs no killing
+        guard.0 = None;
         Ok(CommandOutput {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

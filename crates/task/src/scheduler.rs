@@ -179,7 +179,10 @@ impl Core {
             node.context = ctx;
             node.state = State::Running;
         }
-        let subtasks = self.store.subtasks_of_node(&self.store.pool, node.id).await?;
+        let subtasks = self
+            .store
+            .subtasks_of_node(&self.store.pool, node.id)
+            .await?;
         let outcome = match node.operator {
             Operator::Run => self.run_handler(&node, &subtasks).await?,
             Operator::Retry => self.retry_handler(&node, &subtasks).await?,
@@ -315,8 +318,8 @@ impl Core {
             succeed: true,
         };
         for st in subs {
-            let never_ran = st.operator == Operator::Run
-                && matches!(st.state, State::Pending | State::Ready);
+            let never_ran =
+                st.operator == Operator::Run && matches!(st.state, State::Pending | State::Ready);
             if never_ran {
                 continue;
             }

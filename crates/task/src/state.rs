@@ -186,7 +186,13 @@ mod tests {
 
     #[test]
     fn json_forms_are_upper_case_names() {
-        assert_eq!(serde_json::to_string(&State::Running).unwrap(), "\"RUNNING\"");
-        assert_eq!(serde_json::to_string(&Operator::Cancel).unwrap(), "\"CANCEL\"");
+        assert_eq!(
+            serde_json::to_string(&State::Running).unwrap(),
+            "\"RUNNING\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Operator::Cancel).unwrap(),
+            "\"CANCEL\""
+        );
     }
 }

@@ -98,7 +98,10 @@ async fn non_continuable_subtask_never_runs_twice(b: Backend) {
     let (ok, dags) = resume(&url, dir.path());
     assert!(!ok);
     let dag = &dags[0];
-    assert_eq!((dag["state"].as_str(), dag["stage"].as_i64()), (Some("FAILED"), Some(2)));
+    assert_eq!(
+        (dag["state"].as_str(), dag["stage"].as_i64()),
+        (Some("FAILED"), Some(2))
+    );
     let sub = &dag["nodes"][1]["sub_tasks"][0];
     let logs: Vec<String> = serde_json::from_value(sub["task_logs"].clone()).unwrap();
     assert_eq!(
@@ -155,4 +158,7 @@ async fn drop_db(b: Backend, url: &str) {
     }
 }
 
-both_stores!(continuable_subtask_resumes, non_continuable_subtask_never_runs_twice);
+both_stores!(
+    continuable_subtask_resumes,
+    non_continuable_subtask_never_runs_twice
+);

@@ -5,9 +5,7 @@ mod common;
 
 use common::{harness, node, Backend};
 use serde_json::json;
-use task::{
-    AgentInfo, Capabilities, Operator, TaskContext, TaskError, Template,
-};
+use task::{AgentInfo, Capabilities, Operator, TaskContext, TaskError, Template};
 
 fn code<T: std::fmt::Debug>(r: Result<T, TaskError>) -> &'static str {
     r.unwrap_err().err_code()
@@ -21,9 +19,15 @@ async fn linear_dag_runs_in_order_and_context_flows(b: Backend) {
     let h = harness(b).await;
     let rec = h.path("rec");
     let t = Template::new("Linear")
-        .node(node("First", json!({"record": rec, "set_data": {"token": "abc"}, "log": "hello from first"})))
+        .node(node(
+            "First",
+            json!({"record": rec, "set_data": {"token": "abc"}, "log": "hello from first"}),
+        ))
         .node(node("Second", json!({"record": rec})))
-        .node(node("Third", json!({"record": rec, "expect_data": "token"})));
+        .node(node(
+            "Third",
+            json!({"record": rec, "expect_data": "token"}),
+        ));
     let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
     assert_eq!(dag.state, task::State::Ready);
     let d = h.wait(dag.id, &["SUCCEED", "FAILED"]).await;
@@ -42,10 +46,19 @@ async fn linear_dag_runs_in_order_and_context_flows(b: Backend) {
     assert_eq!(nodes.len(), 3);
     assert!(nodes.iter().all(|n| n.state == "SUCCEED"));
     let first = &nodes[0].sub_tasks.as_ref().unwrap()[0];
-    assert_eq!(first.task_logs.as_ref().unwrap(), &vec!["hello from first".to_string()]);
+    assert_eq!(
+        first.task_logs.as_ref().unwrap(),
+        &vec!["hello from first".to_string()]
+    );
     assert_eq!(first.execute_times, 1);
     assert_eq!(first.execute_agent, *h.engine.agent());
-    assert!(h.engine.store().unfinished_dag_ids().await.unwrap().is_empty());
+    assert!(h
+        .engine
+        .store()
+        .unfinished_dag_ids()
+        .await
+        .unwrap()
+        .is_empty());
     h.finish().await;
 }
 
@@ -90,11 +103,23 @@ async fn failure_fails_node_and_dag_with_the_reason_logged(b: Backend) {
     assert_eq!(nodes[0].state, "SUCCEED");
     assert_eq!(nodes[1].state, "FAILED");
     assert_eq!(nodes[2].state, "PENDING");
-    let logs = nodes[1].sub_tasks.as_ref().unwrap()[0].task_logs.clone().unwrap();
-    assert!(logs.last().unwrap().starts_with("ERROR: precondition file"), "{logs:?}");
+    let logs = nodes[1].sub_tasks.as_ref().unwrap()[0]
+        .task_logs
+        .clone()
+        .unwrap();
+    assert!(
+        logs.last().unwrap().starts_with("ERROR: precondition file"),
+        "{logs:?}"
+    );
     assert_eq!(h.read("rec"), "");
     // not a maintenance DAG: a failure finishes it
-    assert!(h.engine.store().unfinished_dag_ids().await.unwrap().is_empty());
+    assert!(h
+        .engine
+        .store()
+        .unfinished_dag_ids()
+        .await
+        .unwrap()
+        .is_empty());
     h.finish().await;
 }
 
@@ -107,7 +132,13 @@ async fn retry_rolls_back_then_reruns_only_failed_subtasks(b: Backend) {
     ctx.set_param("execute_agents", vec![a1.clone(), a2.clone()]);
     // each sibling checks its own flag file: agent 1 is fine, agent 2 fails until fixed
     let t = Template::new("Retry me")
-        .node(node("Check", json!({"record": rec, "fail_unless": h.path("fixed-{agent}")})).parallel())
+        .node(
+            node(
+                "Check",
+                json!({"record": rec, "fail_unless": h.path("fixed-{agent}")}),
+            )
+            .parallel(),
+        )
         .node(node("After", json!({"record": rec})));
     h.touch(&format!("fixed-{a1}"));
     let dag = h.engine.create_dag(&t, ctx).await.unwrap();
@@ -132,13 +163,19 @@ async fn retry_rolls_back_then_reruns_only_failed_subtasks(b: Backend) {
         .task_logs
         .clone()
         .unwrap();
-    assert!(last.last().unwrap().contains("precondition file"), "{last:?}");
+    assert!(
+        last.last().unwrap().contains("precondition file"),
+        "{last:?}"
+    );
 
     h.touch(&format!("fixed-{a2}"));
     h.engine.operate_dag(dag.id, Operator::Retry).await.unwrap();
     let d = h.wait(dag.id, &["SUCCEED"]).await;
     assert_eq!(d.operator, "RUN");
-    assert_eq!(times(&d), vec![("SUCCEED".into(), 1), ("SUCCEED".into(), 5)]);
+    assert_eq!(
+        times(&d),
+        vec![("SUCCEED".into(), 1), ("SUCCEED".into(), 5)]
+    );
     let r = h.read("rec");
     assert_eq!(r.matches("exec Check").count(), 4, "{r}");
     assert_eq!(r.matches("rollback Check").count(), 2, "{r}");
@@ -152,14 +189,23 @@ async fn rollback_walks_executed_nodes_in_reverse(b: Backend) {
     let t = Template::new("Roll back")
         .node(node("A", json!({"record": rec})))
         .node(node("B", json!({"record": rec})))
-        .node(node("C", json!({"record": rec, "fail_unless": h.path("never")})))
+        .node(node(
+            "C",
+            json!({"record": rec, "fail_unless": h.path("never")}),
+        ))
         .node(node("D", json!({"record": rec})));
     let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
     h.wait(dag.id, &["FAILED"]).await;
     std::fs::write(&rec, "").unwrap();
-    h.engine.operate_dag(dag.id, Operator::Rollback).await.unwrap();
+    h.engine
+        .operate_dag(dag.id, Operator::Rollback)
+        .await
+        .unwrap();
     let d = h.wait(dag.id, &["SUCCEED", "FAILED"]).await;
-    assert_eq!((d.state.as_str(), d.operator.as_str()), ("SUCCEED", "ROLLBACK"));
+    assert_eq!(
+        (d.state.as_str(), d.operator.as_str()),
+        ("SUCCEED", "ROLLBACK")
+    );
     assert_eq!(d.stage, 1);
     assert_eq!(
         lines(&h.read("rec")),
@@ -180,22 +226,37 @@ async fn failed_rollback_can_be_rolled_back_again(b: Backend) {
     let rec = h.path("rec");
     let t = Template::new("Sticky rollback")
         .node(node("A", json!({"record": rec})))
-        .node(node("B", json!({"record": rec, "rollback_fail_unless": h.path("rb_ok")})))
-        .node(node("C", json!({"record": rec, "fail_unless": h.path("never")})));
+        .node(node(
+            "B",
+            json!({"record": rec, "rollback_fail_unless": h.path("rb_ok")}),
+        ))
+        .node(node(
+            "C",
+            json!({"record": rec, "fail_unless": h.path("never")}),
+        ));
     let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
     h.wait(dag.id, &["FAILED"]).await;
-    h.engine.operate_dag(dag.id, Operator::Rollback).await.unwrap();
+    h.engine
+        .operate_dag(dag.id, Operator::Rollback)
+        .await
+        .unwrap();
     let d = h.wait(dag.id, &["FAILED"]).await;
     assert_eq!((d.stage, d.operator.as_str()), (2, "ROLLBACK"));
     h.touch("rb_ok");
     std::fs::write(&rec, "").unwrap();
-    h.engine.operate_dag(dag.id, Operator::Rollback).await.unwrap();
+    h.engine
+        .operate_dag(dag.id, Operator::Rollback)
+        .await
+        .unwrap();
     let d = h.wait(dag.id, &["SUCCEED"]).await;
     assert_eq!(d.operator, "ROLLBACK");
     // C was already rolled back and is not revisited
     assert_eq!(
         lines(&h.read("rec")),
-        vec!["rollback B times=3 continue=false", "rollback A times=2 continue=false"]
+        vec![
+            "rollback B times=3 continue=false",
+            "rollback A times=2 continue=false"
+        ]
     );
     h.finish().await;
 }
@@ -217,16 +278,26 @@ async fn cancel_stops_the_running_process(b: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert!(alive(pid));
-    h.engine.operate_dag(dag.id, Operator::Cancel).await.unwrap();
+    h.engine
+        .operate_dag(dag.id, Operator::Cancel)
+        .await
+        .unwrap();
     let d = h.wait(dag.id, &["FAILED"]).await;
     assert_eq!(d.operator, "CANCEL");
     let node = &d.nodes.unwrap()[0];
     assert_eq!(node.operator, "CANCEL");
     let sub = &node.sub_tasks.as_ref().unwrap()[0];
-    assert!(sub.task_logs.as_ref().unwrap().contains(&"sub task cancelled".to_string()));
+    assert!(sub
+        .task_logs
+        .as_ref()
+        .unwrap()
+        .contains(&"sub task cancelled".to_string()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while alive(pid) {
-        assert!(std::time::Instant::now() < deadline, "sleep {pid} survived the cancel");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep {pid} survived the cancel"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // a cancelled DAG can be passed like any failed DAG
@@ -239,7 +310,7 @@ async fn cancel_stops_the_running_process(b: Backend) {
 fn alive(pid: i32) -> bool {
     // a zombie is dead for our purpose
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"),
+        Ok(s) => s.split_whitespace().nth(2).is_none_or(|st| st != "Z"),
         Err(_) => false,
     }
 }
@@ -256,7 +327,11 @@ async fn timeout_fails_and_kills_the_attempt(b: Backend) {
     let sub = &d.nodes.unwrap()[0].sub_tasks.clone().unwrap()[0];
     let last = sub.task_logs.as_ref().unwrap().last().unwrap().clone();
     assert!(last.contains("timeout"), "{last}");
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!alive(pid));
     h.finish().await;
@@ -299,14 +374,35 @@ async fn operator_preconditions_and_error_codes(b: Backend) {
     let ok = Template::new("Fine").node(node("A", json!({})));
     let done = e.create_dag(&ok, TaskContext::new()).await.unwrap();
     h.wait(done.id, &["SUCCEED"]).await;
-    assert_eq!(code(e.operate_dag(done.id, Operator::Retry).await), "Task.Dag.Operator.RetryNotFailedDag");
-    assert_eq!(code(e.operate_dag(done.id, Operator::Rollback).await), "Task.Dag.Operator.RollbackNotFailedDag");
-    assert_eq!(code(e.operate_dag(done.id, Operator::Cancel).await), "Task.Dag.Operator.CancelFinishedDag");
-    assert_eq!(code(e.operate_dag(done.id, Operator::Pass).await), "Task.Dag.Operator.PassNotFailedDag");
-    assert_eq!(code(e.operate_dag(done.id, Operator::Run).await), "Task.Dag.Operator.NotSupport");
-    assert_eq!(code(e.operate_dag(999_999, Operator::Retry).await), "Task.NotFound");
+    assert_eq!(
+        code(e.operate_dag(done.id, Operator::Retry).await),
+        "Task.Dag.Operator.RetryNotFailedDag"
+    );
+    assert_eq!(
+        code(e.operate_dag(done.id, Operator::Rollback).await),
+        "Task.Dag.Operator.RollbackNotFailedDag"
+    );
+    assert_eq!(
+        code(e.operate_dag(done.id, Operator::Cancel).await),
+        "Task.Dag.Operator.CancelFinishedDag"
+    );
+    assert_eq!(
+        code(e.operate_dag(done.id, Operator::Pass).await),
+        "Task.Dag.Operator.PassNotFailedDag"
+    );
+    assert_eq!(
+        code(e.operate_dag(done.id, Operator::Run).await),
+        "Task.Dag.Operator.NotSupport"
+    );
+    assert_eq!(
+        code(e.operate_dag(999_999, Operator::Retry).await),
+        "Task.NotFound"
+    );
     let done_node = e.dag_detail(done.id, true).await.unwrap().nodes.unwrap()[0].node_id;
-    assert_eq!(code(e.pass_node(done_node).await), "Task.Node.Operator.PassNotFailedDag");
+    assert_eq!(
+        code(e.pass_node(done_node).await),
+        "Task.Node.Operator.PassNotFailedDag"
+    );
     assert_eq!(code(e.pass_node(999_999).await), "Task.NotFound");
     assert_eq!(code(e.dag_detail(999_999, true).await), "Task.NotFound");
 
@@ -321,21 +417,43 @@ async fn operator_preconditions_and_error_codes(b: Backend) {
     let r = e.operate_dag(f.id, Operator::Retry).await;
     assert_eq!(code(r), "Task.Dag.Operator.RetryNotAllowed");
     let r = e.operate_dag(f.id, Operator::Rollback).await;
-    assert_eq!(r.as_ref().unwrap_err().to_string(), "Failed to set DAG rollback: node Done cannot rollback");
+    assert_eq!(
+        r.as_ref().unwrap_err().to_string(),
+        "Failed to set DAG rollback: node Done cannot rollback"
+    );
     assert_eq!(code(r), "Task.Dag.Operator.RollbackNotAllowed");
-    assert_eq!(code(e.operate_dag(f.id, Operator::Pass).await), "Task.Dag.Operator.PassNotAllowed");
-    assert_eq!(code(e.pass_node(nodes[1].node_id).await), "Task.Node.Operator.PassNotAllowed");
-    assert_eq!(code(e.pass_node(nodes[0].node_id).await), "Task.Node.Operator.PassNotFailedNode");
+    assert_eq!(
+        code(e.operate_dag(f.id, Operator::Pass).await),
+        "Task.Dag.Operator.PassNotAllowed"
+    );
+    assert_eq!(
+        code(e.pass_node(nodes[1].node_id).await),
+        "Task.Node.Operator.PassNotAllowed"
+    );
+    assert_eq!(
+        code(e.pass_node(nodes[0].node_id).await),
+        "Task.Node.Operator.PassNotFailedNode"
+    );
     // nothing changed
     let again = e.dag_detail(f.id, true).await.unwrap();
     assert_eq!((again.state.as_str(), again.stage), ("FAILED", 2));
 
     // cancel needs can_cancel on every node up to the current one
-    let uncancellable = Template::new("Uncancellable")
-        .node(node("Wait", json!({"sleep_ms": 60_000})).with_caps(Capabilities { can_cancel: false, ..Capabilities::ALL }));
-    let u = e.create_dag(&uncancellable, TaskContext::new()).await.unwrap();
+    let uncancellable = Template::new("Uncancellable").node(
+        node("Wait", json!({"sleep_ms": 60_000})).with_caps(Capabilities {
+            can_cancel: false,
+            ..Capabilities::ALL
+        }),
+    );
+    let u = e
+        .create_dag(&uncancellable, TaskContext::new())
+        .await
+        .unwrap();
     h.wait(u.id, &["RUNNING"]).await;
-    assert_eq!(code(e.operate_dag(u.id, Operator::Cancel).await), "Task.Dag.Operator.CancelNotAllowed");
+    assert_eq!(
+        code(e.operate_dag(u.id, Operator::Cancel).await),
+        "Task.Dag.Operator.CancelNotAllowed"
+    );
     // pass node with a later node lacking can_pass is still fine (only the DAG pass checks those)
     h.finish().await;
 }
@@ -349,17 +467,35 @@ async fn maintenance_lock_rules(b: Backend) {
     let first = e.create_dag(&maint, TaskContext::new()).await.unwrap();
     h.wait(first.id, &["FAILED"]).await;
     // a failed maintenance DAG stays unfinished and keeps the lock
-    assert_eq!(e.store().unfinished_dag_ids().await.unwrap(), vec![first.id]);
+    assert_eq!(
+        e.store().unfinished_dag_ids().await.unwrap(),
+        vec![first.id]
+    );
     assert!(!e.store().is_lock_free().await.unwrap());
     let err = e
-        .create_dag(&Template::new("Stop seekdb").node(node("Stop", json!({}))).global_maintenance(), TaskContext::new())
+        .create_dag(
+            &Template::new("Stop seekdb")
+                .node(node("Stop", json!({})))
+                .global_maintenance(),
+            TaskContext::new(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.err_code(), "Task.CreateFailed");
     assert_eq!(err.root().err_code(), "Agent.UnderMaintenanceDag");
-    assert!(err.to_string().contains("is under maintenance by DAG: Start seekdb"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is under maintenance by DAG: Start seekdb"),
+        "{err}"
+    );
     // unmaintained DAGs still run
-    let free = e.create_dag(&Template::new("Read only").node(node("Look", json!({}))), TaskContext::new()).await.unwrap();
+    let free = e
+        .create_dag(
+            &Template::new("Read only").node(node("Look", json!({}))),
+            TaskContext::new(),
+        )
+        .await
+        .unwrap();
     h.wait(free.id, &["SUCCEED"]).await;
     // retry does not re-take a lock it still holds; success releases it
     h.touch("ok");
@@ -371,19 +507,31 @@ async fn maintenance_lock_rules(b: Backend) {
     let mut fem = TaskContext::new();
     fem.set_param("failure_exit_maintenance", true);
     let t = Template::new("Restart seekdb")
-        .node(node("Restart", json!({"fail_unless": h.path("ok2")})).with_context({
-            let mut c = fem.clone();
-            c.set_param("script", json!({"fail_unless": h.path("ok2")}));
-            c
-        }))
+        .node(
+            node("Restart", json!({"fail_unless": h.path("ok2")})).with_context({
+                let mut c = fem.clone();
+                c.set_param("script", json!({"fail_unless": h.path("ok2")}));
+                c
+            }),
+        )
         .global_maintenance();
     let d = e.create_dag(&t, TaskContext::new()).await.unwrap();
     h.wait(d.id, &["FAILED"]).await;
     assert!(e.store().is_lock_free().await.unwrap());
-    assert!(e.store().unfinished_dag_ids().await.unwrap().contains(&d.id));
+    assert!(e
+        .store()
+        .unfinished_dag_ids()
+        .await
+        .unwrap()
+        .contains(&d.id));
     // somebody else takes the lock meanwhile: retry is refused and changes nothing
     let holder = e
-        .create_dag(&Template::new("Holder").node(node("Hold", json!({"sleep_ms": 60_000}))).global_maintenance(), TaskContext::new())
+        .create_dag(
+            &Template::new("Holder")
+                .node(node("Hold", json!({"sleep_ms": 60_000})))
+                .global_maintenance(),
+            TaskContext::new(),
+        )
         .await
         .unwrap();
     let err = e.operate_dag(d.id, Operator::Retry).await.unwrap_err();
@@ -413,12 +561,17 @@ async fn racing_operators_leave_one_effect(b: Backend) {
             tokio::spawn(async move { e2.operate_dag(dag.id, Operator::Rollback).await }),
         );
         let (a, b2) = (a.unwrap(), b2.unwrap());
-        assert!(a.is_ok() ^ b2.is_ok(), "exactly one operator wins: {a:?} {b2:?}");
+        assert!(
+            a.is_ok() ^ b2.is_ok(),
+            "exactly one operator wins: {a:?} {b2:?}"
+        );
         let loser = a.err().or(b2.err()).unwrap();
         assert!(
             matches!(
                 loser.err_code(),
-                "Gorm.NoRowAffected" | "Task.Dag.Operator.PassNotFailedDag" | "Task.Dag.Operator.RollbackNotFailedDag"
+                "Gorm.NoRowAffected"
+                    | "Task.Dag.Operator.PassNotFailedDag"
+                    | "Task.Dag.Operator.RollbackNotFailedDag"
             ),
             "{loser}"
         );
@@ -431,18 +584,30 @@ async fn racing_operators_leave_one_effect(b: Backend) {
 async fn template_and_creation_errors(b: Backend) {
     let h = harness(b).await;
     let e = &h.engine;
-    let err = e.create_dag(&Template::new("Empty"), TaskContext::new()).await.unwrap_err();
+    let err = e
+        .create_dag(&Template::new("Empty"), TaskContext::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.err_code(), "Task.CreateFailed");
     assert_eq!(err.root().err_code(), "Task.Template.Empty");
     let err = e
-        .create_dag(&Template::new("No agents").node(node("P", json!({})).parallel()), TaskContext::new())
+        .create_dag(
+            &Template::new("No agents").node(node("P", json!({})).parallel()),
+            TaskContext::new(),
+        )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("parallel node P has no execute agents"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("parallel node P has no execute agents"),
+        "{err}"
+    );
     // templates merge: nodes append, maintenance merges to global
-    let t = Template::new("Merged")
-        .node(node("A", json!({})))
-        .append(Template::new("Sub").node(node("B", json!({}))).global_maintenance());
+    let t = Template::new("Merged").node(node("A", json!({}))).append(
+        Template::new("Sub")
+            .node(node("B", json!({})))
+            .global_maintenance(),
+    );
     let d = e.create_dag(&t, TaskContext::new()).await.unwrap();
     assert_eq!(d.max_stage, 2);
     assert!(d.is_maintenance());
@@ -455,38 +620,76 @@ async fn generic_ids_and_details(b: Backend) {
     let e = &h.engine;
     let extra = json!({"additional": {"main_dag_id": "42", "list": [1]}});
     let d = e
-        .create_dag(&Template::new("Ids").node(node("A", extra.clone())).node(node("B", extra)), TaskContext::new())
+        .create_dag(
+            &Template::new("Ids")
+                .node(node("A", extra.clone()))
+                .node(node("B", extra)),
+            TaskContext::new(),
+        )
         .await
         .unwrap();
     let full = h.wait(d.id, &["SUCCEED"]).await;
     let back = e.resolve_id(&full.id, task::dto::IdTarget::Dag).unwrap();
     assert_eq!(back, d.id);
     // additional data: merged into the DAG with details, hidden on the nodes
-    assert_eq!(full.additional_data.as_ref().unwrap()["main_dag_id"], json!("42"));
-    assert_eq!(full.additional_data.as_ref().unwrap()["list"], json!([1, 1]));
-    assert!(full.nodes.as_ref().unwrap().iter().all(|n| n.additional_data.is_none()));
+    assert_eq!(
+        full.additional_data.as_ref().unwrap()["main_dag_id"],
+        json!("42")
+    );
+    assert_eq!(
+        full.additional_data.as_ref().unwrap()["list"],
+        json!([1, 1])
+    );
+    assert!(full
+        .nodes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .all(|n| n.additional_data.is_none()));
     let plain = e.dag_detail(d.id, false).await.unwrap();
     assert!(plain.nodes.is_none() && plain.additional_data.is_none());
-    let node = e.node_detail(full.nodes.unwrap()[0].node_id, false).await.unwrap();
+    let node = e
+        .node_detail(full.nodes.unwrap()[0].node_id, false)
+        .await
+        .unwrap();
     assert!(node.sub_tasks.is_none());
     assert_eq!(node.additional_data, None);
-    let other = task::generic_id::encode(task::generic_id::IdKind::Local, d.id, Some(&AgentInfo::new("10.9.9.9", 1))).unwrap();
+    let other = task::generic_id::encode(
+        task::generic_id::IdKind::Local,
+        d.id,
+        Some(&AgentInfo::new("10.9.9.9", 1)),
+    )
+    .unwrap();
     let want = match b {
         Backend::Sqlite => "Task.NotFound",
         Backend::Mysql => "Task.NotFound",
     };
     assert_eq!(code(e.resolve_id(&other, task::dto::IdTarget::Dag)), want);
-    assert_eq!(code(e.resolve_id("2x", task::dto::IdTarget::Dag)), "Task.GenericID.Invalid");
+    assert_eq!(
+        code(e.resolve_id("2x", task::dto::IdTarget::Dag)),
+        "Task.GenericID.Invalid"
+    );
     h.finish().await;
 }
 
 async fn retention_purges_only_old_finished_dags(b: Backend) {
     let h = harness(b).await;
     let e = &h.engine;
-    let done = e.create_dag(&Template::new("Old").node(node("A", json!({"log": "x"}))), TaskContext::new()).await.unwrap();
+    let done = e
+        .create_dag(
+            &Template::new("Old").node(node("A", json!({"log": "x"}))),
+            TaskContext::new(),
+        )
+        .await
+        .unwrap();
     h.wait(done.id, &["SUCCEED"]).await;
     let stuck = e
-        .create_dag(&Template::new("Stuck").node(node("A", json!({"fail_unless": h.path("never")}))).global_maintenance(), TaskContext::new())
+        .create_dag(
+            &Template::new("Stuck")
+                .node(node("A", json!({"fail_unless": h.path("never")})))
+                .global_maintenance(),
+            TaskContext::new(),
+        )
         .await
         .unwrap();
     h.wait(stuck.id, &["FAILED"]).await;

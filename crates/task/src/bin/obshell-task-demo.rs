@@ -85,7 +85,10 @@ fn scenario(name: &str, dir: &std::path::Path) -> Result<(Template, TaskContext)
             let data = p("data");
             ctx.set_param(
                 "execute_agents",
-                vec![AgentInfo::new("127.0.0.1", 2886), AgentInfo::new("127.0.0.2", 2886)],
+                vec![
+                    AgentInfo::new("127.0.0.1", 2886),
+                    AgentInfo::new("127.0.0.2", 2886),
+                ],
             );
             Template::new("Engine demo")
                 .node(node("Prepare data directory", json!({"command": format!("mkdir -p {data} && echo created {data}"), "log_output": true})))
@@ -99,10 +102,14 @@ fn scenario(name: &str, dir: &std::path::Path) -> Result<(Template, TaskContext)
             .node(node("Step three", json!({"log": "step three done"}))),
         "fail" => Template::new("Demo fail")
             .node(node("Prepare", json!({"log": "prepared"})))
-            .node(node("Needs fix", json!({"fail_unless": p("fixed"), "record": rec})))
+            .node(node(
+                "Needs fix",
+                json!({"fail_unless": p("fixed"), "record": rec}),
+            ))
             .node(node("Finish", json!({"log": "finished"}))),
-        "slow" => Template::new("Demo slow")
-            .node(node("Wait a minute", json!({"command": "sleep 60"}))),
+        "slow" => {
+            Template::new("Demo slow").node(node("Wait a minute", json!({"command": "sleep 60"})))
+        }
         "maintenance-fail" => Template::new("Demo maintenance")
             .node(node("Locked step", json!({"fail_unless": p("fixed")})))
             .global_maintenance(),
@@ -136,7 +143,9 @@ async fn open(a: &Args) -> Result<Store, String> {
         .store
         .clone()
         .unwrap_or_else(|| a.dir.join(".meta").display().to_string());
-    Store::open(&url).await.map_err(|e| format!("open store {url}: {e}"))
+    Store::open(&url)
+        .await
+        .map_err(|e| format!("open store {url}: {e}"))
 }
 
 /// Waits until no DAG is READY or RUNNING, then returns all DAGs with details.
@@ -146,7 +155,10 @@ async fn settle(engine: &Engine) -> Result<Vec<task::dto::DagDetailDto>, String>
             .list_dag_details(&DagFilter::default(), true)
             .await
             .map_err(|e| e.to_string())?;
-        if all.iter().all(|d| d.state == "SUCCEED" || d.state == "FAILED") {
+        if all
+            .iter()
+            .all(|d| d.state == "SUCCEED" || d.state == "FAILED")
+        {
             return Ok(all);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -173,10 +185,16 @@ async fn main_inner(a: Args) -> Result<bool, String> {
             let engine = Engine::start(store, registry(), config)
                 .await
                 .map_err(|e| e.to_string())?;
-            let dag = engine.create_dag(&t, ctx).await.map_err(|e| e.to_string())?;
+            let dag = engine
+                .create_dag(&t, ctx)
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!("created DAG {} '{}'", engine.generic_id(dag.id), dag.name);
             let d = loop {
-                let d = engine.dag_detail(dag.id, true).await.map_err(|e| e.to_string())?;
+                let d = engine
+                    .dag_detail(dag.id, true)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if d.state == "SUCCEED" || d.state == "FAILED" {
                     break d;
                 }

@@ -73,10 +73,13 @@ impl Store {
             opts_suffix.push_str(&format!("{sep}collation=utf8mb4_general_ci"));
         }
         if !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || db.is_empty() {
-            return Err(TaskError::Unexpected(format!("invalid database name '{db}'")));
+            return Err(TaskError::Unexpected(format!(
+                "invalid database name '{db}'"
+            )));
         }
         {
-            let opts = AnyConnectOptions::from_str(&format!("{server_url}{opts_suffix}"))?.disable_statement_logging();
+            let opts = AnyConnectOptions::from_str(&format!("{server_url}{opts_suffix}"))?
+                .disable_statement_logging();
             let mut conn = opts.connect().await?;
             conn.execute(format!("CREATE DATABASE IF NOT EXISTS {db}").as_str())
                 .await?;
@@ -247,9 +250,15 @@ mod tests {
     #[test]
     fn database_defaults_to_ocs() {
         let (server, db, q) = split_database("mysql://root@127.0.0.1:2881");
-        assert_eq!((server.as_str(), db.as_str(), q.as_str()), ("mysql://root@127.0.0.1:2881", "ocs", ""));
+        assert_eq!(
+            (server.as_str(), db.as_str(), q.as_str()),
+            ("mysql://root@127.0.0.1:2881", "ocs", "")
+        );
         let (server, db, q) = split_database("mysql://u:p@h:1/meta?ssl-mode=disabled");
-        assert_eq!((server.as_str(), db.as_str(), q.as_str()), ("mysql://u:p@h:1", "meta", "?ssl-mode=disabled"));
+        assert_eq!(
+            (server.as_str(), db.as_str(), q.as_str()),
+            ("mysql://u:p@h:1", "meta", "?ssl-mode=disabled")
+        );
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub struct DagFilter {
     pub offset: Option<i64>,
 }
 
+/// A DAG ready to be inserted by `insert_dag`.
+pub(crate) struct NewDag<'a> {
+    pub name: &'a str,
+    pub dag_type: &'a str,
+    pub maintenance: &'a Maintenance,
+    pub ctx: &'a TaskContext,
+    pub nodes: &'a [NewNode],
+}
+
 /// A node ready to be inserted by `insert_dag`.
 pub(crate) struct NewNode {
     pub name: String,
@@ -46,7 +55,11 @@ fn affected(r: AnyQueryResult, what: &str) -> Result<()> {
 impl Store {
     // ---------------------------------------------------------------- reads
 
-    pub async fn get_dag<'c>(&self, ex: impl AnyExecutor<'c>, id: i64) -> Result<Option<DagInstance>> {
+    pub async fn get_dag<'c>(
+        &self,
+        ex: impl AnyExecutor<'c>,
+        id: i64,
+    ) -> Result<Option<DagInstance>> {
         let sql = format!("SELECT {} FROM dag_instance WHERE id = ?", self.cols.dag);
         let row = sqlx::query(&sql).bind(id).fetch_optional(ex).await?;
         row.as_ref().map(rows::dag).transpose()
@@ -87,7 +100,11 @@ impl Store {
                 .bind(f.limit.unwrap_or(i64::MAX).max(0))
                 .bind(f.offset.unwrap_or(0).max(0));
         }
-        q.fetch_all(&self.pool).await?.iter().map(rows::dag).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::dag)
+            .collect()
     }
 
     /// The newest maintenance DAG, unfinished ones first (upstream may name a finished one).
@@ -148,7 +165,11 @@ impl Store {
         for id in dag_ids {
             q = q.bind(*id);
         }
-        q.fetch_all(&self.pool).await?.iter().map(rows::node).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::node)
+            .collect()
     }
 
     pub async fn get_node<'c>(
@@ -187,12 +208,22 @@ impl Store {
         for id in node_ids {
             q = q.bind(*id);
         }
-        q.fetch_all(&self.pool).await?.iter().map(rows::subtask).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::subtask)
+            .collect()
     }
 
     pub async fn get_subtask(&self, id: i64) -> Result<Option<SubTaskInstance>> {
-        let sql = format!("SELECT {} FROM subtask_instance WHERE id = ?", self.cols.subtask);
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {} FROM subtask_instance WHERE id = ?",
+            self.cols.subtask
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(rows::subtask).transpose()
     }
 
@@ -210,7 +241,11 @@ impl Store {
         for id in ids {
             q = q.bind(*id);
         }
-        q.fetch_all(&self.pool).await?.iter().map(rows::log).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::log)
+            .collect()
     }
 
     /// `(sub-task id, DAG id)` of every sub-task an executor must pick up after a restart.
@@ -230,11 +265,7 @@ impl Store {
     pub(crate) async fn insert_dag(
         &self,
         conn: &mut AnyConnection,
-        name: &str,
-        dag_type: &str,
-        maintenance: &Maintenance,
-        ctx: &TaskContext,
-        nodes: &[NewNode],
+        dag: &NewDag<'_>,
         local: &AgentInfo,
     ) -> Result<i64> {
         let epoch = self.ts(crate::model::epoch());
@@ -245,14 +276,14 @@ impl Store {
                end_time, gmt_create, gmt_modify)
              VALUES (?, ?, 1, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(name.to_string())
-        .bind(dag_type.to_string())
-        .bind(nodes.len() as i64)
+        .bind(dag.name.to_string())
+        .bind(dag.dag_type.to_string())
+        .bind(dag.nodes.len() as i64)
         .bind(State::Ready as i64)
-        .bind(maintenance.kind.is_maintenance())
-        .bind(maintenance.kind as i64)
-        .bind(maintenance.key.clone())
-        .bind(ctx.encode())
+        .bind(dag.maintenance.kind.is_maintenance())
+        .bind(dag.maintenance.kind as i64)
+        .bind(dag.maintenance.key.clone())
+        .bind(dag.ctx.encode())
         .bind(Operator::Run as i64)
         .bind(epoch.clone())
         .bind(epoch.clone())
@@ -261,7 +292,7 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         let dag_id = self.last_id(&mut *conn).await?;
-        for (i, n) in nodes.iter().enumerate() {
+        for (i, n) in dag.nodes.iter().enumerate() {
             let sub_count = n.agents.len().max(1) as i64;
             let encoded = n.context.encode();
             sqlx::query(
@@ -423,7 +454,11 @@ impl Store {
             "UPDATE dag_instance SET state = ?, is_finished = ?, end_time = ?
              WHERE id = ? AND state = ? AND operator = ? AND stage = ?",
         )
-        .bind(if succeed { State::Succeed } else { State::Failed } as i64)
+        .bind(if succeed {
+            State::Succeed
+        } else {
+            State::Failed
+        } as i64)
         .bind(finished)
         .bind(self.ts(Utc::now()))
         .bind(dag.id)
@@ -540,7 +575,11 @@ impl Store {
             "UPDATE subtask_instance SET state = ?, context = ?, end_time = ?
              WHERE id = ? AND execute_times = ? AND state = ?",
         )
-        .bind(if succeed { State::Succeed } else { State::Failed } as i64)
+        .bind(if succeed {
+            State::Succeed
+        } else {
+            State::Failed
+        } as i64)
         .bind(ctx.encode())
         .bind(self.ts(Utc::now()))
         .bind(id)
@@ -557,12 +596,7 @@ impl Store {
     }
 
     /// READY/RUNNING -> FAILED by the scheduler (timeout, cancel, interrupted), with a log line.
-    pub(crate) async fn fail_subtask(
-        &self,
-        id: i64,
-        execute_times: i64,
-        log: &str,
-    ) -> Result<()> {
+    pub(crate) async fn fail_subtask(&self, id: i64, execute_times: i64, log: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE subtask_instance SET state = ?, end_time = ?

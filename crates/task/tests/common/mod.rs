@@ -54,7 +54,10 @@ pub fn config() -> EngineConfig {
     }
 }
 
-pub async fn open_store(backend: Backend, dir: &tempfile::TempDir) -> (Store, Option<(String, String)>) {
+pub async fn open_store(
+    backend: Backend,
+    dir: &tempfile::TempDir,
+) -> (Store, Option<(String, String)>) {
     match backend {
         Backend::Sqlite => (
             Store::open_sqlite(&dir.path().join(".meta")).await.unwrap(),
@@ -131,7 +134,8 @@ impl Harness {
             ))
             .unwrap();
             if let Ok(mut c) = opts.connect().await {
-                let _ = sqlx::Executor::execute(&mut c, format!("DROP DATABASE {db}").as_str()).await;
+                let _ =
+                    sqlx::Executor::execute(&mut c, format!("DROP DATABASE {db}").as_str()).await;
             }
         }
     }
