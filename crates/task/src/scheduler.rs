@@ -12,11 +12,11 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use crate::context::TaskContext;
 use crate::engine::{Core, SchedMsg};
 use crate::error::{Result, TaskError};
 use crate::model::{DagInstance, NodeInstance, SubTaskInstance};
 use crate::state::{Operator, State};
+use crate::store::Write;
 
 pub(crate) async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<SchedMsg>) {
     let mut in_flight: HashSet<i64> = HashSet::new();
@@ -70,70 +70,169 @@ pub(crate) async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<SchedMs
     }
 }
 
-/// What a node handler decided.
+/// What a node handler decided: writes for the step, and what that means for the node.
 struct Outcome {
+    writes: Vec<Write>,
+    /// Sub-tasks to hand to the executor once the step is committed.
     ready: Vec<i64>,
+    /// Attempts to stop once the step is committed (cancel, timeout).
+    cancel: Vec<i64>,
     finished: bool,
     succeed: bool,
 }
 
+impl Outcome {
+    fn new() -> Outcome {
+        Outcome {
+            writes: vec![],
+            ready: vec![],
+            cancel: vec![],
+            finished: true,
+            succeed: true,
+        }
+    }
+}
+
 impl Core {
-    /// Advances one DAG as far as it can go right now: stage after stage while nodes finish
-    /// without waiting for an executor.
+    /// Advances one DAG as far as it can go right now. Stages whose node finishes without
+    /// waiting for an executor are chained into the same step, which is committed once.
     pub(crate) async fn advance_dag(self: &Arc<Self>, dag_id: i64) -> Result<()> {
+        let pool = &self.store.pool;
+        let Some(mut dag) = self.store.get_dag(pool, dag_id).await? else {
+            return Ok(());
+        };
+        if dag.state == State::Ready {
+            self.store.start_dag(&dag).await?;
+            if dag.operator == Operator::Rollback {
+                dag.stage = dag.stage.min(dag.max_stage);
+            }
+            dag.state = State::Running;
+        }
+        if dag.state != State::Running {
+            return Ok(());
+        }
+        let mut node = self.node_at(&dag, dag.current_stage()).await?;
+        let mut subs = self.store.subtasks_of_node(pool, node.id).await?;
+        let mut step = Outcome::new();
+        let mut events = Vec::new();
+        // whether `node.context` already holds its upstream sub-tasks' contexts
+        let mut merged = false;
         loop {
-            let Some(mut dag) = self.store.get_dag(&self.store.pool, dag_id).await? else {
-                return Ok(());
-            };
-            if dag.state == State::Ready {
-                self.store.start_dag(&dag).await?;
-                if dag.operator == Operator::Rollback {
-                    dag.stage = dag.stage.min(dag.max_stage);
+            if node.state == State::Pending {
+                self.plan_node_start(&dag, &mut node, merged, &mut step)
+                    .await?;
+            }
+            let out = if node.state.is_finished() {
+                Outcome {
+                    succeed: node.state == State::Succeed,
+                    ..Outcome::new()
                 }
-                dag.state = State::Running;
-            }
-            if dag.state != State::Running {
-                return Ok(());
-            }
-            let stage = dag.current_stage();
-            let Some(node) = self
-                .store
-                .node_by_stage(&self.store.pool, dag.id, stage)
-                .await?
-            else {
-                return Err(TaskError::EngineUnexpected(format!(
-                    "dag {} has no node at stage {stage}",
-                    dag.id
-                )));
+            } else {
+                self.handle(&node, &subs)
             };
-            let (node, outcome) = self.advance_node(&dag, node).await?;
-            for id in &outcome.ready {
-                self.submit(*id, dag.id, false);
+            step.writes.extend(out.writes);
+            step.ready.extend(out.ready);
+            step.cancel.extend(out.cancel);
+            if !out.finished {
+                break;
             }
-            if !outcome.finished {
-                return Ok(());
-            }
-            if !outcome.succeed {
-                let release = node.context.has_failure_exit_maintenance();
-                self.store.finish_dag(&dag, false, release).await?;
-                self.publish(&dag, dag.stage, State::Failed);
-                tracing::info!(dag = dag.id, name = %dag.name, node = %node.name, "dag failed");
-                return Ok(());
+            if !node.state.is_finished() {
+                step.writes.push(Write::FinishNode {
+                    node_id: node.id,
+                    operator: node.operator,
+                    succeed: out.succeed,
+                });
             }
             let next = if dag.operator == Operator::Rollback {
                 dag.stage - 1
             } else {
                 dag.stage + 1
             };
-            if next < 1 || next > dag.max_stage {
-                self.store.finish_dag(&dag, true, true).await?;
-                self.publish(&dag, dag.stage, State::Succeed);
-                tracing::info!(dag = dag.id, name = %dag.name, op = dag.operator.as_str(), "dag succeeded");
-                return Ok(());
+            if !out.succeed || next < 1 || next > dag.max_stage {
+                step.writes.push(Write::FinishDag {
+                    dag_id: dag.id,
+                    operator: dag.operator,
+                    stage: dag.stage,
+                    succeed: out.succeed,
+                    maintenance: dag.is_maintenance(),
+                    release_lock: node.context.has_failure_exit_maintenance(),
+                });
+                let state = if out.succeed {
+                    State::Succeed
+                } else {
+                    State::Failed
+                };
+                events.push((dag.stage, state));
+                tracing::info!(dag = dag.id, name = %dag.name, node = %node.name,
+                    op = dag.operator.as_str(), "dag {}", state.as_str());
+                break;
             }
-            self.store.update_dag_stage(&dag, next).await?;
-            self.publish(&dag, next, State::Running);
+            step.writes.push(Write::Stage {
+                dag_id: dag.id,
+                operator: dag.operator,
+                from: dag.stage,
+                to: next,
+            });
+            events.push((next, State::Running));
+            dag.stage = next;
+            let upstream = std::mem::take(&mut subs);
+            node = self.node_at(&dag, next).await?;
+            subs = self.store.subtasks_of_node(pool, node.id).await?;
+            merged = node.state == State::Pending && dag.operator != Operator::Rollback;
+            if merged {
+                // the finished node's sub-tasks feed the next node's context
+                for st in &upstream {
+                    node.context.merge_without_keywords(&st.context);
+                }
+            }
         }
+        self.store.apply(&step.writes).await?;
+        for (stage, state) in events {
+            self.publish(&dag, stage, state);
+        }
+        for id in step.cancel {
+            self.cancel_attempt(id);
+        }
+        for id in step.ready {
+            self.submit(id, dag.id, false);
+        }
+        Ok(())
+    }
+
+    async fn node_at(&self, dag: &DagInstance, stage: i64) -> Result<NodeInstance> {
+        self.store
+            .node_by_stage(&self.store.pool, dag.id, stage)
+            .await?
+            .ok_or_else(|| {
+                TaskError::EngineUnexpected(format!("dag {} has no node at stage {stage}", dag.id))
+            })
+    }
+
+    /// Plans PENDING -> RUNNING: the node's context is merged with every sub-task context of
+    /// the previous node (forward directions only).
+    async fn plan_node_start(
+        &self,
+        dag: &DagInstance,
+        node: &mut NodeInstance,
+        merged: bool,
+        step: &mut Outcome,
+    ) -> Result<()> {
+        if !merged && node.operator != Operator::Rollback && node.dag_stage > 1 {
+            let up = self.node_at(dag, node.dag_stage - 1).await?;
+            for st in self.store.subtasks_of_node(&self.store.pool, up.id).await? {
+                node.context.merge_without_keywords(&st.context);
+            }
+        }
+        let at = crate::store::parse_ts(&self.store.ts(Utc::now()));
+        step.writes.push(Write::StartNode {
+            node_id: node.id,
+            operator: node.operator,
+            ctx: node.context.clone(),
+            at,
+        });
+        node.state = State::Running;
+        node.start_time = at;
+        Ok(())
     }
 
     fn publish(&self, dag: &DagInstance, stage: i64, state: State) {
@@ -145,224 +244,111 @@ impl Core {
         });
     }
 
-    /// Starts the node if pending, runs its operator's handler and records a finished node.
-    async fn advance_node(
-        &self,
-        dag: &DagInstance,
-        mut node: NodeInstance,
-    ) -> Result<(NodeInstance, Outcome)> {
-        if node.state.is_finished() {
-            let succeed = node.state == State::Succeed;
-            return Ok((
-                node,
-                Outcome {
-                    ready: vec![],
-                    finished: true,
-                    succeed,
-                },
-            ));
-        }
-        if node.state == State::Pending {
-            let mut ctx = node.context.clone();
-            if node.operator != Operator::Rollback && node.dag_stage > 1 {
-                if let Some(up) = self
-                    .store
-                    .node_by_stage(&self.store.pool, dag.id, node.dag_stage - 1)
-                    .await?
-                {
-                    for st in self.store.subtasks_of_node(&self.store.pool, up.id).await? {
-                        ctx.merge_without_keywords(&st.context);
+    /// Runs the handler of the node's operator (spec §6.2). Pure: it only plans writes.
+    fn handle(&self, node: &NodeInstance, subs: &[SubTaskInstance]) -> Outcome {
+        let mut out = Outcome::new();
+        for st in subs {
+            match node.operator {
+                Operator::Run | Operator::Pass => self.run_state(node, st, &mut out),
+                Operator::Retry => self.retry_state(node, st, &mut out),
+                Operator::Rollback => self.rollback_state(node, st, &mut out),
+                Operator::Cancel => {
+                    if matches!(st.state, State::Ready | State::Running) {
+                        self.fail(st, "sub task cancelled", &mut out);
                     }
                 }
             }
-            node.start_time = self.store.start_node(&node, &ctx).await?;
-            node.context = ctx;
-            node.state = State::Running;
         }
-        let subtasks = self
-            .store
-            .subtasks_of_node(&self.store.pool, node.id)
-            .await?;
-        let outcome = match node.operator {
-            Operator::Run => self.run_handler(&node, &subtasks).await?,
-            Operator::Retry => self.retry_handler(&node, &subtasks).await?,
-            Operator::Rollback => self.rollback_handler(&node, &subtasks).await?,
-            Operator::Cancel => self.cancel_handler(&subtasks).await?,
-            Operator::Pass => {
-                return Err(TaskError::NodeOperatorNotSupport("PASS".into()));
-            }
-        };
-        if outcome.finished {
-            self.store.finish_node(&node, outcome.succeed).await?;
-            node.state = if outcome.succeed {
-                State::Succeed
-            } else {
-                State::Failed
-            };
+        if node.operator == Operator::Cancel {
+            // a cancelled node always ends FAILED, and so does its DAG
+            out.finished = true;
+            out.succeed = false;
         }
-        Ok((node, outcome))
+        out
     }
 
-    /// Moves a sub-task to READY for a new attempt with operator `op`.
-    async fn ready(
-        &self,
-        node: &NodeInstance,
-        st: &SubTaskInstance,
-        op: Operator,
-        out: &mut Outcome,
-    ) -> Result<()> {
+    fn ready(&self, node: &NodeInstance, st: &SubTaskInstance, op: Operator, out: &mut Outcome) {
         // A forward run gets the node's context; a rollback keeps what the attempt produced.
-        let ctx: &TaskContext = if op == Operator::Rollback {
-            &st.context
+        let ctx = if op == Operator::Rollback {
+            st.context.clone()
         } else {
-            &node.context
+            node.context.clone()
         };
         let agent = if st.executer_agent.ip.is_empty() {
             self.config.agent.clone()
         } else {
             st.executer_agent.clone()
         };
-        self.store.set_subtask_ready(st, op, ctx, &agent).await?;
+        out.writes.push(Write::Ready {
+            id: st.id,
+            execute_times: st.execute_times,
+            operator: op,
+            ctx,
+            agent,
+        });
         out.ready.push(st.id);
         out.finished = false;
-        Ok(())
     }
 
-    /// RUNNING sub-task: fail it if it outlived its timeout, else it is still running.
-    async fn check_running(&self, st: &SubTaskInstance, out: &mut Outcome) -> Result<()> {
-        let timeout = st.context.timeout_secs() as i64;
-        let elapsed = (Utc::now() - st.start_time).num_seconds();
-        if elapsed > timeout {
-            match self
-                .store
-                .fail_subtask(st.id, st.execute_times, "sub task timeout")
-                .await
-            {
-                Ok(()) | Err(TaskError::NoRowAffected(_)) => {}
-                Err(e) => return Err(e),
-            }
-            self.cancel_attempt(st.id);
-            out.succeed = false;
-        } else {
-            out.finished = false;
-        }
-        Ok(())
+    fn fail(&self, st: &SubTaskInstance, log: &'static str, out: &mut Outcome) {
+        out.writes.push(Write::FailSub {
+            id: st.id,
+            execute_times: st.execute_times,
+            log,
+        });
+        out.cancel.push(st.id);
     }
 
-    async fn run_handler(&self, node: &NodeInstance, subs: &[SubTaskInstance]) -> Result<Outcome> {
-        let mut out = Outcome {
-            ready: vec![],
-            finished: true,
-            succeed: true,
-        };
-        for st in subs {
-            self.run_state(node, st, &mut out).await?;
-        }
-        Ok(out)
-    }
-
-    async fn run_state(
-        &self,
-        node: &NodeInstance,
-        st: &SubTaskInstance,
-        out: &mut Outcome,
-    ) -> Result<()> {
+    /// The RUN handler's view of one sub-task; the other handlers fall back to it.
+    fn run_state(&self, node: &NodeInstance, st: &SubTaskInstance, out: &mut Outcome) {
         match st.state {
-            State::Pending => self.ready(node, st, Operator::Run, out).await?,
+            State::Pending => self.ready(node, st, Operator::Run, out),
             State::Ready => {
                 out.ready.push(st.id);
                 out.finished = false;
             }
-            State::Running => self.check_running(st, out).await?,
+            State::Running => {
+                // the executor enforces the timeout; this catches attempts it lost track of
+                let timeout = st.context.timeout_secs() as i64;
+                if (Utc::now() - st.start_time).num_seconds() > timeout {
+                    self.fail(st, "sub task timeout", out);
+                    out.succeed = false;
+                } else {
+                    out.finished = false;
+                }
+            }
             State::Failed => out.succeed = false,
             State::Succeed => {}
         }
-        Ok(())
     }
 
     /// Retry: roll back each failed sub-task, then run it again; siblings that succeeded stay.
-    async fn retry_handler(
-        &self,
-        node: &NodeInstance,
-        subs: &[SubTaskInstance],
-    ) -> Result<Outcome> {
-        let mut out = Outcome {
-            ready: vec![],
-            finished: true,
-            succeed: true,
-        };
-        for st in subs {
-            let this_run = st.start_time >= node.start_time;
-            match st.state {
-                State::Succeed if st.operator == Operator::Rollback && this_run => {
-                    self.ready(node, st, Operator::Run, &mut out).await?
-                }
-                State::Succeed => {}
-                State::Failed if this_run => out.succeed = false,
-                State::Failed => self.ready(node, st, Operator::Rollback, &mut out).await?,
-                _ => self.run_state(node, st, &mut out).await?,
+    fn retry_state(&self, node: &NodeInstance, st: &SubTaskInstance, out: &mut Outcome) {
+        let this_run = st.start_time >= node.start_time;
+        match st.state {
+            State::Succeed if st.operator == Operator::Rollback && this_run => {
+                self.ready(node, st, Operator::Run, out)
             }
+            State::Succeed => {}
+            State::Failed if this_run => out.succeed = false,
+            State::Failed => self.ready(node, st, Operator::Rollback, out),
+            _ => self.run_state(node, st, out),
         }
-        Ok(out)
     }
 
-    /// Rollback: every sub-task that ran gets its `rollback` once in this pass.
-    async fn rollback_handler(
-        &self,
-        node: &NodeInstance,
-        subs: &[SubTaskInstance],
-    ) -> Result<Outcome> {
-        let mut out = Outcome {
-            ready: vec![],
-            finished: true,
-            succeed: true,
-        };
-        for st in subs {
-            let never_ran =
-                st.operator == Operator::Run && matches!(st.state, State::Pending | State::Ready);
-            if never_ran {
-                continue;
-            }
-            if st.operator != Operator::Rollback || st.start_time < node.start_time {
-                if st.state == State::Ready || st.state == State::Running {
-                    // an attempt of this rollback pass is already under way
-                    self.run_state(node, st, &mut out).await?;
-                } else {
-                    self.ready(node, st, Operator::Rollback, &mut out).await?;
-                }
-                continue;
-            }
-            if st.state == State::Pending {
-                return Err(TaskError::EngineUnexpected(format!(
-                    "sub task {} is pending",
-                    st.id
-                )));
-            }
-            self.run_state(node, st, &mut out).await?;
+    /// Rollback: every sub-task that ran gets its `rollback` once in this pass; those that
+    /// never ran are skipped.
+    fn rollback_state(&self, node: &NodeInstance, st: &SubTaskInstance, out: &mut Outcome) {
+        let never_ran =
+            st.operator == Operator::Run && matches!(st.state, State::Pending | State::Ready);
+        if never_ran {
+            return;
         }
-        Ok(out)
-    }
-
-    /// Cancel: ready and running sub-tasks fail with "sub task cancelled" and their attempts
-    /// are stopped; the node (and so the DAG) fails.
-    async fn cancel_handler(&self, subs: &[SubTaskInstance]) -> Result<Outcome> {
-        for st in subs {
-            if matches!(st.state, State::Ready | State::Running) {
-                match self
-                    .store
-                    .fail_subtask(st.id, st.execute_times, "sub task cancelled")
-                    .await
-                {
-                    Ok(()) | Err(TaskError::NoRowAffected(_)) => {}
-                    Err(e) => return Err(e),
-                }
-                self.cancel_attempt(st.id);
-            }
+        let this_pass = st.operator == Operator::Rollback && st.start_time >= node.start_time;
+        match st.state {
+            State::Ready | State::Running => self.run_state(node, st, out),
+            _ if !this_pass => self.ready(node, st, Operator::Rollback, out),
+            _ => self.run_state(node, st, out),
         }
-        Ok(Outcome {
-            ready: vec![],
-            finished: true,
-            succeed: false,
-        })
     }
 }

@@ -719,3 +719,49 @@ both_stores!(
     generic_ids_and_details,
     retention_purges_only_old_finished_dags,
 );
+
+/// A sub-task that cannot be moved to RUNNING (the store refuses, injected with a SQLite
+/// trigger) is retried with backoff a bounded number of times, then failed with a log line
+/// saying why; upstream re-queues it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_failures_are_bounded_and_explained() {
+    let config = task::EngineConfig {
+        start_attempts: 3,
+        ..common::config()
+    };
+    let h = common::harness_with(Backend::Sqlite, config).await;
+    let pool_url = h.path(".meta");
+    {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let mut c = sqlx::any::AnyConnectOptions::from_str(&format!("sqlite://{pool_url}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::Executor::execute(
+            &mut c,
+            "CREATE TRIGGER refuse_start BEFORE UPDATE ON subtask_instance
+             WHEN NEW.state = 3 AND OLD.name = 'Unstartable'
+             BEGIN SELECT RAISE(ABORT, 'injected start failure'); END",
+        )
+        .await
+        .unwrap();
+    }
+    let t =
+        Template::new("Cannot start").node(node("Unstartable", json!({"record": h.path("rec")})));
+    let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
+    let d = h.wait(dag.id, &["FAILED"]).await;
+    let logs = d.nodes.unwrap()[0].sub_tasks.clone().unwrap()[0]
+        .task_logs
+        .clone()
+        .unwrap();
+    let last = logs.last().unwrap();
+    assert!(
+        last.starts_with("failed to start sub task after 3 attempts")
+            && last.contains("injected start failure"),
+        "{last}"
+    );
+    assert_eq!(h.read("rec"), "", "the task never executed");
+    h.finish().await;
+}

@@ -7,6 +7,9 @@
 //! leaves rows the engine can resume from.
 
 pub(crate) mod queries;
+mod transitions;
+
+pub(crate) use transitions::Write;
 mod rows;
 mod schema;
 

@@ -44,7 +44,7 @@ pub(crate) struct NewNode {
     pub agents: Vec<AgentInfo>,
 }
 
-fn affected(r: AnyQueryResult, what: &str) -> Result<()> {
+pub(crate) fn affected(r: AnyQueryResult, what: &str) -> Result<()> {
     if r.rows_affected() == 0 {
         Err(TaskError::NoRowAffected(what.to_string()))
     } else {
@@ -426,124 +426,6 @@ impl Store {
         affected(r, "start dag")
     }
 
-    pub(crate) async fn update_dag_stage(&self, dag: &DagInstance, next: i64) -> Result<()> {
-        let r = sqlx::query(
-            "UPDATE dag_instance SET stage = ? WHERE id = ? AND stage = ? AND state = ? AND operator = ?",
-        )
-        .bind(next)
-        .bind(dag.id)
-        .bind(dag.stage)
-        .bind(State::Running as i64)
-        .bind(dag.operator as i64)
-        .execute(&self.pool)
-        .await?;
-        affected(r, "update dag stage")
-    }
-
-    /// RUNNING -> SUCCEED/FAILED. A maintenance DAG that fails stays unfinished (it holds the
-    /// lock until an operator acts) unless `release_lock`.
-    pub(crate) async fn finish_dag(
-        &self,
-        dag: &DagInstance,
-        succeed: bool,
-        release_lock: bool,
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let finished = succeed || !dag.is_maintenance();
-        let r = sqlx::query(
-            "UPDATE dag_instance SET state = ?, is_finished = ?, end_time = ?
-             WHERE id = ? AND state = ? AND operator = ? AND stage = ?",
-        )
-        .bind(if succeed {
-            State::Succeed
-        } else {
-            State::Failed
-        } as i64)
-        .bind(finished)
-        .bind(self.ts(Utc::now()))
-        .bind(dag.id)
-        .bind(State::Running as i64)
-        .bind(dag.operator as i64)
-        .bind(dag.stage)
-        .execute(&mut *tx)
-        .await?;
-        affected(r, "finish dag")?;
-        if dag.is_maintenance() && (succeed || release_lock) {
-            self.stop_maintenance(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    // ---------------------------------------------------------------- node transitions
-
-    /// PENDING -> RUNNING with the merged context; returns the start time written.
-    pub(crate) async fn start_node(
-        &self,
-        node: &NodeInstance,
-        ctx: &TaskContext,
-    ) -> Result<DateTime<Utc>> {
-        let started = Utc::now();
-        let now = self.ts(started);
-        let r = sqlx::query(
-            "UPDATE node_instance SET state = ?, context = ?, start_time = ?, end_time = ?
-             WHERE id = ? AND state = ? AND operator = ?",
-        )
-        .bind(State::Running as i64)
-        .bind(ctx.encode())
-        .bind(now.clone())
-        .bind(now.clone())
-        .bind(node.id)
-        .bind(State::Pending as i64)
-        .bind(node.operator as i64)
-        .execute(&self.pool)
-        .await?;
-        affected(r, "start node")?;
-        Ok(super::parse_ts(&now))
-    }
-
-    pub(crate) async fn finish_node(&self, node: &NodeInstance, succeed: bool) -> Result<()> {
-        let r = sqlx::query(
-            "UPDATE node_instance SET state = ?, end_time = ? WHERE id = ? AND state = ? AND operator = ?",
-        )
-        .bind(if succeed { State::Succeed } else { State::Failed } as i64)
-        .bind(self.ts(Utc::now()))
-        .bind(node.id)
-        .bind(State::Running as i64)
-        .bind(node.operator as i64)
-        .execute(&self.pool)
-        .await?;
-        affected(r, "finish node")
-    }
-
-    // ---------------------------------------------------------------- sub-task transitions
-
-    /// any (except READY) -> READY: a new attempt. `execute_times` is the optimistic version.
-    pub(crate) async fn set_subtask_ready(
-        &self,
-        st: &SubTaskInstance,
-        op: Operator,
-        ctx: &TaskContext,
-        agent: &AgentInfo,
-    ) -> Result<()> {
-        let r = sqlx::query(
-            "UPDATE subtask_instance SET state = ?, operator = ?, execute_times = execute_times + 1,
-               context = ?, executer_agent_ip = ?, executer_agent_port = ?
-             WHERE id = ? AND execute_times = ? AND state <> ?",
-        )
-        .bind(State::Ready as i64)
-        .bind(op as i64)
-        .bind(ctx.encode())
-        .bind(agent.ip.clone())
-        .bind(agent.port as i64)
-        .bind(st.id)
-        .bind(st.execute_times)
-        .bind(State::Ready as i64)
-        .execute(&self.pool)
-        .await?;
-        affected(r, "set sub task ready")
-    }
-
     /// READY -> RUNNING, done by the executor that runs it.
     pub(crate) async fn start_subtask(&self, id: i64, execute_times: i64) -> Result<()> {
         let r = sqlx::query(
@@ -595,23 +477,12 @@ impl Store {
         Ok(())
     }
 
-    /// READY/RUNNING -> FAILED by the scheduler (timeout, cancel, interrupted), with a log line.
+    /// READY/RUNNING -> FAILED outside the scheduler (the executor giving up on a start),
+    /// with a log line.
     pub(crate) async fn fail_subtask(&self, id: i64, execute_times: i64, log: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let r = sqlx::query(
-            "UPDATE subtask_instance SET state = ?, end_time = ?
-             WHERE id = ? AND execute_times = ? AND state IN (?, ?)",
-        )
-        .bind(State::Failed as i64)
-        .bind(self.ts(Utc::now()))
-        .bind(id)
-        .bind(execute_times)
-        .bind(State::Ready as i64)
-        .bind(State::Running as i64)
-        .execute(&mut *tx)
-        .await?;
-        affected(r, "set sub task failed")?;
-        self.insert_log_on(&mut tx, id, execute_times, log).await?;
+        self.fail_subtask_on(&mut tx, id, execute_times, log)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -621,7 +492,7 @@ impl Store {
         self.insert_log_on(&mut conn, id, execute_times, text).await
     }
 
-    async fn insert_log_on(
+    pub(crate) async fn insert_log_on(
         &self,
         conn: &mut AnyConnection,
         id: i64,
