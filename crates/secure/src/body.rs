@@ -13,7 +13,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroize as _;
 
 use crate::error::SecureError;
 
@@ -24,11 +25,27 @@ type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 const BLOCK: usize = 16;
 
 /// The per-request AES-128 key and CBC IV carried in the header's `keys` field.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// Wiped from memory on drop; compared in constant time.
+#[derive(Clone)]
 pub struct AesKey {
     key: [u8; 16],
     iv: [u8; 16],
 }
+
+impl Drop for AesKey {
+    fn drop(&mut self) {
+        self.key.zeroize();
+        self.iv.zeroize();
+    }
+}
+
+impl PartialEq for AesKey {
+    fn eq(&self, other: &Self) -> bool {
+        (self.key.ct_eq(&other.key) & self.iv.ct_eq(&other.iv)).into()
+    }
+}
+
+impl Eq for AesKey {}
 
 impl std::fmt::Debug for AesKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,7 +117,7 @@ impl AesKey {
 
     /// AES-128-CBC decryption with strict PKCS#7 validation.
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, SecureError> {
-        if ciphertext.is_empty() || ciphertext.len() % BLOCK != 0 {
+        if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(BLOCK) {
             return Err(SecureError::BodyContentLengthInvalid(ciphertext.len()));
         }
         Aes128CbcDec::new(&self.key.into(), &self.iv.into())
@@ -178,7 +195,9 @@ mod tests {
         assert_eq!(e.err_code(), "Common.Unauthorized");
         assert_eq!(e.code(), 10008);
         // Not a multiple of 16.
-        let e = aes.decrypt_body(B64.encode([0u8; 20]).as_bytes()).unwrap_err();
+        let e = aes
+            .decrypt_body(B64.encode([0u8; 20]).as_bytes())
+            .unwrap_err();
         assert_eq!(
             e.err_code(),
             "Request.Body.Decrypt.AES.ContentLength.Invalid"

@@ -7,7 +7,7 @@
 //! those numbers are part of the wire contract, not decoration.
 //!
 //! The `Display` text of each variant is the envelope's `error.message` (English), already in
-//! the "Unauthorized: <cause>" form upstream produces when it wraps a verification failure.
+//! the `Unauthorized: <cause>` form upstream produces when it wraps a verification failure.
 
 use std::path::PathBuf;
 
@@ -180,7 +180,12 @@ mod tests {
                 401,
                 1,
             ),
-            (SecureError::HeaderNotFound, "Request.Header.NotFound", 400, 0),
+            (
+                SecureError::HeaderNotFound,
+                "Request.Header.NotFound",
+                400,
+                0,
+            ),
             (
                 SecureError::UriMismatch,
                 "Security.Authentication.Header.UriMismatch",

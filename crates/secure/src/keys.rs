@@ -140,14 +140,15 @@ impl AgentKeys {
                 sync_dir(dir);
                 Ok(keys)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(dir)?
-                .ok_or_else(|| SecureError::KeyStore {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::load(dir)?.ok_or_else(|| SecureError::KeyStore {
                     path: path.clone(),
                     source: std::io::Error::new(
                         std::io::ErrorKind::NotFound,
                         "key file vanished after a concurrent create",
                     ),
-                }),
+                })
+            }
             // Some file systems refuse hard links; fall back to an atomic rename. That loses
             // only the race protection, never leaves a half-written file.
             Err(_) => {
@@ -231,7 +232,7 @@ impl AgentKeys {
 
     fn decrypt_detail(&self, ciphertext: &[u8]) -> Result<Vec<u8>, String> {
         let k = self.private.size();
-        if ciphertext.len() % k != 0 {
+        if !ciphertext.len().is_multiple_of(k) {
             return Err(format!(
                 "RSA ciphertext length {} is not a multiple of the key size {k}",
                 ciphertext.len()
@@ -516,6 +517,30 @@ pub(crate) mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(KEY_FILE_NAME)]);
+    }
+
+    #[test]
+    fn concurrent_first_starts_agree_on_one_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (dir, barrier) = (dir.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    AgentKeys::load_or_create(&dir)
+                        .unwrap()
+                        .public_key_base64()
+                        .to_owned()
+                })
+            })
+            .collect();
+        let keys: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let on_disk = AgentKeys::load(&dir).unwrap().unwrap();
+        for k in &keys {
+            assert_eq!(k, on_disk.public_key_base64());
+        }
     }
 
     #[test]
