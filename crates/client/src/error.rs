@@ -48,7 +48,10 @@ pub(crate) fn unwrap_envelope((status, body): (u16, Vec<u8>)) -> Result<Value, C
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         ClientError::Protocol(format!(
             "HTTP {status}: {}",
-            String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ))
     })?;
     if v.get("successful").and_then(Value::as_bool) == Some(true) {
@@ -61,7 +64,11 @@ pub(crate) fn unwrap_envelope((status, body): (u16, Vec<u8>)) -> Result<Value, C
             .and_then(Value::as_u64)
             .map(|s| s as u16)
             .unwrap_or(status),
-        err_code: err.get("errCode").and_then(Value::as_str).unwrap_or_default().to_string(),
+        err_code: err
+            .get("errCode")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         message: err
             .get("message")
             .and_then(Value::as_str)

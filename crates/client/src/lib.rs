@@ -73,7 +73,12 @@ impl Client {
     }
 
     /// Calls `method path_and_query` and returns the envelope's `data` (Null when absent).
-    pub async fn call(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<Value> {
+    pub async fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
         if self.verbose {
             match body {
                 Some(b) => eprintln!("Calling API {method} {path_and_query} {b}"),
@@ -82,17 +87,34 @@ impl Client {
         }
         let envelope = match &self.target {
             Target::Unix(path) => transport::unix(path, method, path_and_query, body).await?,
-            Target::Tcp { host, port, password } => {
+            Target::Tcp {
+                host,
+                port,
+                password,
+            } => {
                 let key = self.public_key(host, *port).await?;
-                transport::tcp_secure(host, *port, &key, password.as_deref(), method, path_and_query, body)
-                    .await?
+                transport::tcp_secure(
+                    host,
+                    *port,
+                    &key,
+                    password.as_deref(),
+                    method,
+                    path_and_query,
+                    body,
+                )
+                .await?
             }
         };
         error::unwrap_envelope(envelope)
     }
 
     async fn public_key(&self, host: &str, port: u16) -> Result<String> {
-        if let Some(k) = self.public_key.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        if let Some(k) = self
+            .public_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
             return Ok(k);
         }
         let env = transport::tcp_plain(host, port, "GET", "/api/v1/secret", None).await?;
@@ -100,7 +122,9 @@ impl Client {
         let key = data
             .get("public_key")
             .and_then(Value::as_str)
-            .ok_or_else(|| ClientError::Protocol("GET /api/v1/secret returned no public_key".into()))?
+            .ok_or_else(|| {
+                ClientError::Protocol("GET /api/v1/secret returned no public_key".into())
+            })?
             .to_string();
         *self.public_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key.clone());
         Ok(key)
@@ -117,7 +141,8 @@ impl Client {
         if contents.is_null() {
             return Ok(Vec::new());
         }
-        serde_json::from_value(contents).map_err(|e| ClientError::Protocol(format!("GET {path}: {e}")))
+        serde_json::from_value(contents)
+            .map_err(|e| ClientError::Protocol(format!("GET {path}: {e}")))
     }
 
     pub async fn info(&self) -> Result<Value> {
@@ -129,15 +154,18 @@ impl Client {
     }
 
     pub async fn get_dag(&self, id: &str, details: bool) -> Result<Dag> {
-        self.get(&format!("/api/v1/task/dag/{id}?show_details={details}")).await
+        self.get(&format!("/api/v1/task/dag/{id}?show_details={details}"))
+            .await
     }
 
     pub async fn unfinished_dags(&self, details: bool) -> Result<Vec<Dag>> {
-        self.list(&format!("/api/v1/task/dag/unfinish?show_details={details}")).await
+        self.list(&format!("/api/v1/task/dag/unfinish?show_details={details}"))
+            .await
     }
 
     pub async fn get_node(&self, id: &str, details: bool) -> Result<Node> {
-        self.get(&format!("/api/v1/task/node/{id}?show_details={details}")).await
+        self.get(&format!("/api/v1/task/node/{id}?show_details={details}"))
+            .await
     }
 
     pub async fn get_sub_task(&self, id: &str) -> Result<SubTask> {
@@ -160,8 +188,12 @@ impl Client {
     }
 
     pub async fn pass_node(&self, id: &str) -> Result<()> {
-        self.call("POST", &format!("/api/v1/task/node/{id}"), Some(&json!({"operator": "PASS"})))
-            .await
-            .map(|_| ())
+        self.call(
+            "POST",
+            &format!("/api/v1/task/node/{id}"),
+            Some(&json!({"operator": "PASS"})),
+        )
+        .await
+        .map(|_| ())
     }
 }

@@ -32,7 +32,13 @@ pub(crate) async fn unix(path: &Path, method: &str, pq: &str, body: Option<&Valu
     send(stream, &target, "localhost", method, pq, headers, body).await
 }
 
-pub(crate) async fn tcp_plain(host: &str, port: u16, method: &str, pq: &str, body: Option<&Value>) -> Answer {
+pub(crate) async fn tcp_plain(
+    host: &str,
+    port: u16,
+    method: &str,
+    pq: &str,
+    body: Option<&Value>,
+) -> Answer {
     let (stream, target) = connect_tcp(host, port).await?;
     let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     send(stream, &target, &target, method, pq, Vec::new(), body).await
@@ -67,7 +73,10 @@ pub(crate) async fn tcp_secure(
     send(stream, &target, &target, method, pq, headers, body).await
 }
 
-async fn connect_tcp(host: &str, port: u16) -> Result<(tokio::net::TcpStream, String), ClientError> {
+async fn connect_tcp(
+    host: &str,
+    port: u16,
+) -> Result<(tokio::net::TcpStream, String), ClientError> {
     let target = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
