@@ -87,10 +87,7 @@ fn error_for_status(status: StatusCode, path: &str) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(path.to_string()),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(0),
         StatusCode::BAD_REQUEST => ApiError::IllegalArgument(format!("bad request: {path}")),
-        s => ApiError::Unexpected(format!(
-            "{}",
-            s.canonical_reason().unwrap_or("unexpected status")
-        )),
+        s => ApiError::Unexpected(s.canonical_reason().unwrap_or("unexpected status").into()),
     }
 }
 
@@ -99,6 +96,7 @@ fn error_for_status(status: StatusCode, path: &str) -> ApiError {
 pub async fn render(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let path = req.uri().path().to_string();
+    let method = req.method().clone();
     // `/api/v1/status` keeps an empty trace id upstream.
     let trace_id = if path == "/api/v1/status" {
         String::new()
@@ -117,7 +115,9 @@ pub async fn render(req: Request, next: Next) -> Response {
             ApiError::Unexpected("Internal Server Error".into()).into_response()
         }
     };
-    finish(resp, &path, &trace_id, started)
+    let resp = finish(resp, &path, &trace_id, started);
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), trace_id, elapsed_us = started.elapsed().as_micros() as u64, "request");
+    resp
 }
 
 fn finish(resp: Response, path: &str, trace_id: &str, started: Instant) -> Response {

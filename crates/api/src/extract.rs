@@ -67,14 +67,11 @@ pub struct ListQuery {
 fn non_negative(pairs: &[(String, String)], key: &str) -> Result<Option<i64>, ApiError> {
     first(pairs, key)
         .map(|v| {
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    ApiError::IllegalArgument(format!(
-                        "{key} must be a non-negative integer, got '{v}'"
-                    ))
-                })
+            v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                ApiError::IllegalArgument(format!(
+                    "{key} must be a non-negative integer, got '{v}'"
+                ))
+            })
         })
         .transpose()
 }
@@ -127,12 +124,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| match e.status().as_u16() {
-                413 => ApiError::BodyTooLarge(0),
-                _ => ApiError::BindJsonFailed(e.body_text()),
-            })?;
+        let bytes =
+            Bytes::from_request(req, state)
+                .await
+                .map_err(|e| match e.status().as_u16() {
+                    413 => ApiError::BodyTooLarge(0),
+                    _ => ApiError::BindJsonFailed(e.body_text()),
+                })?;
         let slice: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {

@@ -54,10 +54,7 @@ struct ContentsRef<'a, T> {
 
 impl<T: Serialize> IntoResponse for Contents<T> {
     fn into_response(self) -> Response {
-        Data(ContentsRef {
-            contents: &self.0,
-        })
-        .into_response()
+        Data(ContentsRef { contents: &self.0 }).into_response()
     }
 }
 

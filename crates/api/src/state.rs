@@ -16,8 +16,8 @@ pub trait AgentService: Send + Sync + 'static {
     /// The current facts shown by `/info` and `/status` (identity included).
     fn view(&self) -> AgentView;
 
-    /// Checks `candidate` against the agent password. `None` means no password is set.
-    fn check_agent_password(&self, candidate: &str) -> Option<bool>;
+    /// The agent password, if one is set (then TCP callers must present it).
+    fn agent_password(&self) -> Option<String>;
 
     /// Sets (or changes) the agent password and persists it.
     async fn set_agent_password(&self, password: &str) -> ApiResult<()>;

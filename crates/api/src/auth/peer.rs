@@ -13,7 +13,9 @@ use tokio::net::{TcpListener, UnixListener};
 pub enum Peer {
     Tcp(SocketAddr),
     /// A unix-socket peer; `uid` is `None` when SO_PEERCRED could not be read.
-    Unix { uid: Option<u32> },
+    Unix {
+        uid: Option<u32>,
+    },
 }
 
 impl Connected<IncomingStream<'_, TcpListener>> for Peer {

@@ -1,0 +1,196 @@
+//! Following a DAG live (`task watch` and every command that starts a DAG).
+//!
+//! On a terminal: a spinner with `<node name> [i/N]`, a green `[SUCCEED] <node name> [i/N]`
+//! line per finished stage, and a final line. Elsewhere the same lines, plain, without
+//! animation. A failure prints `[FAILED]` and, per failed sub-task, its agent and last log line.
+//! Ctrl-C asks whether to cancel the DAG.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use client::{Client, ClientError, Dag};
+use console::style;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How often the DAG is re-read: a stage change shows within this delay.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What following ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    Succeeded,
+    Failed,
+    /// The user pressed Ctrl-C and chose not to cancel: the DAG keeps running.
+    Detached,
+}
+
+struct Printer {
+    tty: bool,
+    spinner: Option<ProgressBar>,
+}
+
+impl Printer {
+    fn new() -> Printer {
+        let tty = std::io::stdout().is_terminal();
+        let spinner = tty.then(|| {
+            let pb = ProgressBar::new_spinner();
+            pb.set_style(
+                ProgressStyle::with_template("{spinner:.cyan} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                    .tick_chars("|/-\\ "),
+            );
+            pb.enable_steady_tick(Duration::from_millis(100));
+            pb
+        });
+        Printer { tty, spinner }
+    }
+
+    fn line(&self, text: String) {
+        match &self.spinner {
+            Some(pb) => pb.println(text),
+            None => {
+                println!("{text}");
+                let _ = std::io::stdout().flush();
+            }
+        }
+    }
+
+    fn tag(&self, tag: &str) -> String {
+        if !self.tty {
+            return format!("[{tag}]");
+        }
+        let t = format!("[{tag}]");
+        match tag {
+            "SUCCEED" => style(t).green().to_string(),
+            "FAILED" | "ERROR" => style(t).red().to_string(),
+            "WARNING" => style(t).yellow().to_string(),
+            _ => style(t).blue().to_string(),
+        }
+    }
+
+    fn running(&self, text: String) {
+        match &self.spinner {
+            Some(pb) => pb.set_message(text),
+            None => self.line(text),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(pb) = &self.spinner {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+fn stage_label(d: &Dag, names: &[String], stage: i64) -> String {
+    let name = names
+        .get((stage - 1).max(0) as usize)
+        .cloned()
+        .unwrap_or_default();
+    if d.operator == "ROLLBACK" {
+        format!("Rollback `{name}` [{stage}/{}]", d.max_stage)
+    } else {
+        format!("{name} [{stage}/{}]", d.max_stage)
+    }
+}
+
+/// Follows DAG `id` until it finishes.
+pub async fn follow(client: &Client, id: &str) -> Result<Followed, ClientError> {
+    let first = client.get_dag(id, true).await?;
+    let names: Vec<String> = first.nodes.iter().flatten().map(|n| n.name.clone()).collect();
+    let p = Printer::new();
+    let mut shown: Option<(i64, String)> = None; // (stage, operator) on the spinner
+    let mut dag = first;
+    loop {
+        let key = (dag.stage, dag.operator.clone());
+        if let Some((stage, op)) = &shown {
+            if *stage != dag.stage || *op != dag.operator || dag.is_finished_state() {
+                let finished_stage = *stage;
+                let moved_on = (*op == dag.operator)
+                    && (if dag.operator == "ROLLBACK" {
+                        dag.stage < finished_stage
+                    } else {
+                        dag.stage > finished_stage
+                    });
+                if moved_on || (dag.state == "SUCCEED" && *op == dag.operator) {
+                    p.line(format!(
+                        "{} {}",
+                        p.tag("SUCCEED"),
+                        stage_label(&dag, &names, finished_stage)
+                    ));
+                }
+            }
+        }
+        if dag.is_finished_state() {
+            p.done();
+            return Ok(report_end(&p, client, &dag).await?);
+        }
+        if shown.as_ref() != Some(&key) {
+            p.running(stage_label(&dag, &names, dag.stage));
+            shown = Some(key);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::signal::ctrl_c() => {
+                p.done();
+                if confirm_cancel(id) {
+                    client.operate_dag(id, "CANCEL").await?;
+                    p.line(format!("{} cancelling task {id} ...", p.tag("INFO")));
+                } else {
+                    println!("The task keeps running; follow it again with `obshell task watch -i {id}`.");
+                    return Ok(Followed::Detached);
+                }
+            }
+        }
+        dag = client.get_dag(id, false).await?;
+    }
+}
+
+async fn report_end(p: &Printer, client: &Client, dag: &Dag) -> Result<Followed, ClientError> {
+    if dag.state == "SUCCEED" {
+        p.line(format!(
+            "{} Congratulations! {} '{}' task completed successfully.",
+            p.tag("SUCCEED"),
+            dag.operator,
+            dag.name
+        ));
+        return Ok(Followed::Succeeded);
+    }
+    let full = client.get_dag(&dag.id, true).await?;
+    let nodes = full.nodes.clone().unwrap_or_default();
+    let stage = full.stage.clamp(1, full.max_stage.max(1));
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    p.line(format!("{} {}", p.tag("FAILED"), stage_label(&full, &names, stage)));
+    if let Some(node) = nodes.iter().find(|n| n.state == "FAILED") {
+        if node.operator == "CANCEL" {
+            p.line(format!("Sorry, Task '{}' was cancelled", full.name));
+        } else {
+            for s in node.sub_tasks.iter().flatten().filter(|s| s.state == "FAILED") {
+                let last = s
+                    .task_logs
+                    .as_ref()
+                    .and_then(|l| l.last().cloned())
+                    .unwrap_or_else(|| "(no log)".into());
+                p.line(format!("{} {} {last}", p.tag("ERROR"), s.execute_agent));
+            }
+            p.line(format!("Sorry, task '{}' failed", full.name));
+        }
+    } else {
+        p.line(format!("Sorry, task '{}' failed", full.name));
+    }
+    Ok(Followed::Failed)
+}
+
+/// Asks whether to cancel after Ctrl-C; without a terminal the answer is no.
+fn confirm_cancel(id: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    print!("\nDo you want to cancel task {id}? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+}
