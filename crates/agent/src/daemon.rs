@@ -122,7 +122,10 @@ async fn stop_server(child: &mut Child) {
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGTERM,
         );
-        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(pid, "daemon: server ignored SIGTERM, killing it");
             let _ = child.kill().await;
         }

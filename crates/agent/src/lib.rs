@@ -6,11 +6,13 @@
 //! TCP bind (so port 0 resolves early) -> task store and agent metadata -> RSA key -> identity
 //! -> agent password -> task engine -> unix socket and TCP serving.
 
+pub mod daemon;
 pub mod error;
 pub mod home;
 pub mod identity;
 pub mod logging;
 pub mod meta;
+pub mod pidfile;
 pub mod secrets;
 pub mod server;
 pub mod service;

@@ -62,7 +62,10 @@ pub async fn start(home: &Home, ip: IpAddr, port: u16, extra: &[String]) -> u8 {
     }
     // A taken port would only show as a server that keeps exiting: say it at once.
     if let Err(e) = TcpListener::bind(SocketAddr::new(ip, port)) {
-        eprintln!("[ERROR] cannot listen on {}: {e}", SocketAddr::new(ip, port));
+        eprintln!(
+            "[ERROR] cannot listen on {}: {e}",
+            SocketAddr::new(ip, port)
+        );
         eprintln!("        port {port} is in use or not allowed; pick another one with --port");
         return exit::SERVER_LISTEN;
     }
@@ -74,7 +77,11 @@ pub async fn start(home: &Home, ip: IpAddr, port: u16, extra: &[String]) -> u8 {
         }
     };
     let log = home.log_dir().join("daemon.log");
-    let out = match std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+    let out = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+    {
         Ok(f) => f,
         Err(e) => {
             eprintln!("[ERROR] cannot open {}: {e}", log.display());
@@ -192,7 +199,11 @@ pub async fn stop(home: &Home) -> u8 {
         println!(
             "[INFO] obshell agent is not running for {}{}",
             home.root().display(),
-            if stale.is_empty() { "" } else { " (removed stale pid/socket files)" }
+            if stale.is_empty() {
+                ""
+            } else {
+                " (removed stale pid/socket files)"
+            }
         );
         return 0;
     }
@@ -214,7 +225,10 @@ pub async fn stop(home: &Home) -> u8 {
     for p in [daemon_pid_file(home), home.pid_file(), home.socket()] {
         pidfile::remove(&p);
     }
-    println!("[SUCCEED] obshell agent stopped for {}", home.root().display());
+    println!(
+        "[SUCCEED] obshell agent stopped for {}",
+        home.root().display()
+    );
     0
 }
 
@@ -225,8 +239,14 @@ pub async fn status(home: &Home) -> u8 {
     match server_answers(home).await {
         Some(s) => {
             println!("home:     {}", home.root().display());
-            println!("daemon:   {}", daemon.map_or("not running".into(), |p| format!("pid {p}")));
-            println!("server:   {}", server.map_or("unknown".into(), |p| format!("pid {p}")));
+            println!(
+                "daemon:   {}",
+                daemon.map_or("not running".into(), |p| format!("pid {p}"))
+            );
+            println!(
+                "server:   {}",
+                server.map_or("unknown".into(), |p| format!("pid {p}"))
+            );
             for key in ["state", "version", "port", "obState", "underMaintenance"] {
                 if let Some(v) = s.get(key) {
                     println!("{:<9} {v}", format!("{key}:"));

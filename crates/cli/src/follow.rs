@@ -94,37 +94,57 @@ fn stage_label(d: &Dag, names: &[String], stage: i64) -> String {
     }
 }
 
+/// The stages `dag` has finished in its current direction (RUN forward, ROLLBACK backward).
+fn finished_stages(dag: &Dag) -> Vec<i64> {
+    let max = dag.max_stage.max(1);
+    let current = dag.stage.clamp(1, max);
+    let including_current = dag.state == "SUCCEED";
+    if dag.operator == "ROLLBACK" {
+        let from = if including_current {
+            current
+        } else {
+            current + 1
+        };
+        (from..=max).rev().collect()
+    } else {
+        let to = if including_current {
+            current
+        } else {
+            current - 1
+        };
+        (1..=to).collect()
+    }
+}
+
 /// Follows DAG `id` until it finishes.
 pub async fn follow(client: &Client, id: &str) -> Result<Followed, ClientError> {
     let first = client.get_dag(id, true).await?;
-    let names: Vec<String> = first.nodes.iter().flatten().map(|n| n.name.clone()).collect();
+    let names: Vec<String> = first
+        .nodes
+        .iter()
+        .flatten()
+        .map(|n| n.name.clone())
+        .collect();
     let p = Printer::new();
-    let mut shown: Option<(i64, String)> = None; // (stage, operator) on the spinner
+    // stages already reported as done, per operator (a retry or rollback starts afresh)
+    let mut reported: std::collections::HashSet<(String, i64)> = Default::default();
+    let mut shown: Option<(i64, String)> = None;
     let mut dag = first;
     loop {
-        let key = (dag.stage, dag.operator.clone());
-        if let Some((stage, op)) = &shown {
-            if *stage != dag.stage || *op != dag.operator || dag.is_finished_state() {
-                let finished_stage = *stage;
-                let moved_on = (*op == dag.operator)
-                    && (if dag.operator == "ROLLBACK" {
-                        dag.stage < finished_stage
-                    } else {
-                        dag.stage > finished_stage
-                    });
-                if moved_on || (dag.state == "SUCCEED" && *op == dag.operator) {
-                    p.line(format!(
-                        "{} {}",
-                        p.tag("SUCCEED"),
-                        stage_label(&dag, &names, finished_stage)
-                    ));
-                }
+        for stage in finished_stages(&dag) {
+            if reported.insert((dag.operator.clone(), stage)) {
+                p.line(format!(
+                    "{} {}",
+                    p.tag("SUCCEED"),
+                    stage_label(&dag, &names, stage)
+                ));
             }
         }
         if dag.is_finished_state() {
             p.done();
-            return Ok(report_end(&p, client, &dag).await?);
+            return report_end(&p, client, &dag).await;
         }
+        let key = (dag.stage, dag.operator.clone());
         if shown.as_ref() != Some(&key) {
             p.running(stage_label(&dag, &names, dag.stage));
             shown = Some(key);
@@ -160,12 +180,21 @@ async fn report_end(p: &Printer, client: &Client, dag: &Dag) -> Result<Followed,
     let nodes = full.nodes.clone().unwrap_or_default();
     let stage = full.stage.clamp(1, full.max_stage.max(1));
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    p.line(format!("{} {}", p.tag("FAILED"), stage_label(&full, &names, stage)));
+    p.line(format!(
+        "{} {}",
+        p.tag("FAILED"),
+        stage_label(&full, &names, stage)
+    ));
     if let Some(node) = nodes.iter().find(|n| n.state == "FAILED") {
         if node.operator == "CANCEL" {
             p.line(format!("Sorry, Task '{}' was cancelled", full.name));
         } else {
-            for s in node.sub_tasks.iter().flatten().filter(|s| s.state == "FAILED") {
+            for s in node
+                .sub_tasks
+                .iter()
+                .flatten()
+                .filter(|s| s.state == "FAILED")
+            {
                 let last = s
                     .task_logs
                     .as_ref()

@@ -122,7 +122,13 @@ pub fn render(dags: &[Dag], detail: bool, format: Format) -> String {
 fn table(dags: &[Dag], detail: bool) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "ID", "NAME", "STATE", "OPERATOR", "STAGE", "START TIME", "END TIME",
+        "ID",
+        "NAME",
+        "STATE",
+        "OPERATOR",
+        "STAGE",
+        "START TIME",
+        "END TIME",
     ]);
     for d in dags {
         t.add_row(vec![
@@ -194,7 +200,10 @@ mod tests {
         let long = render(&[d], true, Format::Yaml);
         assert!(long.contains("nodes:\n- id: n1"), "{long}");
         assert!(long.contains("execute_agent: 127.0.0.1:2886"));
-        assert!(long.contains("- 'ERROR: boom'") || long.contains("- \"ERROR: boom\""), "{long}");
+        assert!(
+            long.contains("- 'ERROR: boom'") || long.contains("- \"ERROR: boom\""),
+            "{long}"
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn report(e: &ClientError) -> u8 {
     match e {
         ClientError::Connect { target, reason } => {
             eprintln!("[ERROR] cannot reach the agent at {target}: {reason}");
-            eprintln!("        is it running? start it with `obshell agent start --base-dir <home>`");
+            eprintln!(
+                "        is it running? start it with `obshell agent start --base-dir <home>`"
+            );
             exit::UNREACHABLE
         }
         other => {
@@ -47,13 +49,20 @@ pub fn report(e: &ClientError) -> u8 {
 }
 
 /// `task show`: one DAG with `-i`, else every unfinished DAG.
-pub async fn show(c: &Client, id: Option<&str>, detail: bool, format: Format) -> Result<u8, ClientError> {
+pub async fn show(
+    c: &Client,
+    id: Option<&str>,
+    detail: bool,
+    format: Format,
+) -> Result<u8, ClientError> {
     let dags = match id {
         Some(id) => vec![c.get_dag(id, detail).await?],
         None => c.unfinished_dags(detail).await?,
     };
     if dags.is_empty() {
-        println!("[INFO] No unfinished task found. If you want to show a specific task, please use '-i'");
+        println!(
+            "[INFO] No unfinished task found. If you want to show a specific task, please use '-i'"
+        );
         return Ok(0);
     }
     print!("{}", render(&dags, detail, format));
@@ -111,11 +120,16 @@ impl Op {
 /// Retry and rollback restart the DAG, which is then followed live.
 pub async fn operate(c: &Client, id: &str, op: Op, yes: bool) -> Result<u8, ClientError> {
     let dag = c.get_dag(id, false).await?;
-    print!("{}", render(std::slice::from_ref(&dag), false, Format::Yaml));
-    if !yes && !confirm(&format!(
-        "Please confirm if you need to {} the task with ID {id}",
-        op.verb()
-    )) {
+    print!(
+        "{}",
+        render(std::slice::from_ref(&dag), false, Format::Yaml)
+    );
+    if !yes
+        && !confirm(&format!(
+            "Please confirm if you need to {} the task with ID {id}",
+            op.verb()
+        ))
+    {
         eprintln!("[INFO] Operation cancelled; nothing was changed (use -y to skip the question).");
         return Ok(exit::FAILED);
     }
@@ -123,7 +137,10 @@ pub async fn operate(c: &Client, id: &str, op: Op, yes: bool) -> Result<u8, Clie
         if matches!(e, ClientError::Connect { .. }) {
             return Err(e);
         }
-        eprintln!("Sorry! The {} of task (ID: {id}) has failed: {e}", op.verb());
+        eprintln!(
+            "Sorry! The {} of task (ID: {id}) has failed: {e}",
+            op.verb()
+        );
         return Ok(exit::FAILED);
     }
     println!(
