@@ -133,8 +133,25 @@ impl Engine {
         if r.is_ok() {
             tracing::info!(dag = dag_id, op = op.as_str(), "operator applied");
             self.core.wake(dag_id);
+            self.publish_current(dag_id).await;
         }
         r
+    }
+
+    /// Tells progress followers (`Engine::subscribe`) that an operator changed the DAG; the
+    /// scheduler only publishes stage changes and finishes. Skipped when nobody listens.
+    async fn publish_current(&self, dag_id: i64) {
+        if self.core.events.receiver_count() == 0 {
+            return;
+        }
+        if let Ok(Some(dag)) = self.store().get_dag(&self.store().pool, dag_id).await {
+            let _ = self.core.events.send(crate::engine::DagEvent {
+                dag_id,
+                stage: dag.stage,
+                state: dag.state,
+                operator: dag.operator,
+            });
+        }
     }
 
     async fn load_dag(&self, conn: &mut AnyConnection, id: i64) -> Result<DagInstance> {
@@ -362,6 +379,7 @@ impl Engine {
         tx.commit().await?;
         tracing::info!(dag = dag.id, node = node_id, "node passed");
         self.core.wake(dag.id);
+        self.publish_current(dag.id).await;
         Ok(())
     }
 }

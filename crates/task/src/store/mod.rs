@@ -195,12 +195,12 @@ impl Store {
         })
     }
 
-    /// A select expression reading a TEXT or TIMESTAMP column back as a string (the MySQL
-    /// `Any` driver returns TEXT as bytes and cannot decode TIMESTAMP at all).
-    pub(crate) fn tcol(&self, col: &str) -> String {
+    /// An expression reading a TEXT or TIMESTAMP column back as a string (the MySQL `Any`
+    /// driver returns TEXT as bytes and cannot decode TIMESTAMP at all).
+    pub(crate) fn tcol_expr(&self, col: &str) -> String {
         match self.dialect {
             Dialect::Sqlite => col.to_string(),
-            Dialect::Mysql => format!("CAST({col} AS CHAR) AS {col}"),
+            Dialect::Mysql => format!("CAST({col} AS CHAR)"),
         }
     }
 
@@ -208,7 +208,7 @@ impl Store {
         let mut store = Store {
             pool,
             dialect,
-            cols: Arc::new(rows::Columns::empty()),
+            cols: Arc::new(rows::Columns::default()),
         };
         store.cols = Arc::new(rows::Columns::new(&store));
         store
@@ -218,6 +218,9 @@ impl Store {
 /// Parses the timestamp text forms the stores hold (ours, and upstream GORM's with an offset).
 pub(crate) fn parse_ts(s: &str) -> DateTime<Utc> {
     let s = s.trim();
+    if let Some(t) = parse_utc_fast(s) {
+        return t;
+    }
     if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
         return t.with_timezone(&Utc);
     }
@@ -228,6 +231,43 @@ pub(crate) fn parse_ts(s: &str) -> DateTime<Utc> {
         return t.and_utc();
     }
     crate::model::epoch()
+}
+
+/// The form this store writes (`YYYY-MM-DD HH:MM:SS[.ffffff][+00:00]`), parsed without
+/// chrono's format interpreter: the detailed list endpoints parse thousands per request.
+fn parse_utc_fast(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> { s.get(r)?.parse().ok() };
+    let (mut rest, mut micros) = (&s[19..], 0u32);
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        let value: u32 = frac[..digits].parse().ok()?;
+        micros = if digits <= 6 {
+            value * 10u32.pow(6 - digits as u32)
+        } else {
+            value / 10u32.pow(digits as u32 - 6)
+        };
+        rest = &frac[digits..];
+    }
+    if !(rest.is_empty() || rest == "+00:00" || rest == "Z") {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time =
+        chrono::NaiveTime::from_hms_micro_opt(num(11..13)?, num(14..16)?, num(17..19)?, micros)?;
+    Some(NaiveDateTime::new(date, time).and_utc())
 }
 
 /// Splits `mysql://user@host:port/db?opts` into the server URL (with options) and the database
@@ -271,5 +311,13 @@ mod tests {
         let u = parse_ts("2024-01-10 03:34:22.556477");
         assert_eq!(t, u);
         assert_eq!(parse_ts("garbage"), crate::model::epoch());
+        let ours = parse_ts("2024-01-10 03:34:22.556477+00:00");
+        assert_eq!(ours, t);
+        assert_eq!(
+            parse_ts("2024-01-10 03:34:22.5+00:00").timestamp_subsec_micros(),
+            500_000
+        );
+        assert_eq!(parse_ts("2024-01-10 03:34:22").timestamp_subsec_micros(), 0);
+        assert_eq!(parse_ts("2024-13-10 03:34:22"), crate::model::epoch());
     }
 }

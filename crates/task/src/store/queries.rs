@@ -62,7 +62,7 @@ impl Store {
     ) -> Result<Option<DagInstance>> {
         let sql = format!("SELECT {} FROM dag_instance WHERE id = ?", self.cols.dag);
         let row = sqlx::query(&sql).bind(id).fetch_optional(ex).await?;
-        row.as_ref().map(rows::dag).transpose()
+        row.as_ref().map(|r| rows::dag(r)).transpose()
     }
 
     pub async fn unfinished_dag_ids(&self) -> Result<Vec<i64>> {
@@ -103,7 +103,7 @@ impl Store {
         q.fetch_all(&self.pool)
             .await?
             .iter()
-            .map(rows::dag)
+            .map(|r| rows::dag(r))
             .collect()
     }
 
@@ -117,7 +117,7 @@ impl Store {
             self.cols.dag
         );
         let row = sqlx::query(&sql).fetch_optional(ex).await?;
-        row.as_ref().map(rows::dag).transpose()
+        row.as_ref().map(|r| rows::dag(r)).transpose()
     }
 
     pub async fn node_by_stage<'c>(
@@ -135,7 +135,7 @@ impl Store {
             .bind(stage)
             .fetch_optional(ex)
             .await?;
-        row.as_ref().map(rows::node).transpose()
+        row.as_ref().map(|r| rows::node(r)).transpose()
     }
 
     pub async fn nodes_of_dag<'c>(
@@ -148,28 +148,25 @@ impl Store {
             self.cols.node
         );
         let rs = sqlx::query(&sql).bind(dag_id).fetch_all(ex).await?;
-        rs.iter().map(rows::node).collect()
+        rs.iter().map(|r| rows::node(r)).collect()
     }
 
-    /// Nodes of many DAGs at once (list endpoints), ordered by DAG then stage.
+    /// Nodes of many DAGs at once (list endpoints), ordered by DAG then stage, WITHOUT their
+    /// context (the DTOs do not show it; it is left empty).
     pub async fn nodes_of_dags(&self, dag_ids: &[i64]) -> Result<Vec<NodeInstance>> {
-        if dag_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {} FROM node_instance WHERE dag_id IN ({}) ORDER BY dag_id, dag_stage",
-            self.cols.node,
+        let filter = format!(
+            "node_instance WHERE dag_id IN ({})",
             placeholders(dag_ids.len())
         );
-        let mut q = sqlx::query(&sql);
-        for id in dag_ids {
-            q = q.bind(*id);
-        }
-        q.fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::node)
-            .collect()
+        self.fetch_many(
+            &self.cols.node_brief,
+            &self.cols.node_brief_json,
+            &filter,
+            "dag_id, dag_stage",
+            dag_ids,
+            rows::node,
+        )
+        .await
     }
 
     pub async fn get_node<'c>(
@@ -179,7 +176,7 @@ impl Store {
     ) -> Result<Option<NodeInstance>> {
         let sql = format!("SELECT {} FROM node_instance WHERE id = ?", self.cols.node);
         let row = sqlx::query(&sql).bind(id).fetch_optional(ex).await?;
-        row.as_ref().map(rows::node).transpose()
+        row.as_ref().map(|r| rows::node(r)).transpose()
     }
 
     pub async fn subtasks_of_node<'c>(
@@ -192,27 +189,23 @@ impl Store {
             self.cols.subtask
         );
         let rs = sqlx::query(&sql).bind(node_id).fetch_all(ex).await?;
-        rs.iter().map(rows::subtask).collect()
+        rs.iter().map(|r| rows::subtask(r)).collect()
     }
 
     pub async fn subtasks_of_nodes(&self, node_ids: &[i64]) -> Result<Vec<SubTaskInstance>> {
-        if node_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {} FROM subtask_instance WHERE node_id IN ({}) ORDER BY node_id, id",
-            self.cols.subtask,
+        let filter = format!(
+            "subtask_instance WHERE node_id IN ({})",
             placeholders(node_ids.len())
         );
-        let mut q = sqlx::query(&sql);
-        for id in node_ids {
-            q = q.bind(*id);
-        }
-        q.fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::subtask)
-            .collect()
+        self.fetch_many(
+            &self.cols.subtask,
+            &self.cols.subtask_json,
+            &filter,
+            "node_id, id",
+            node_ids,
+            rows::subtask,
+        )
+        .await
     }
 
     pub async fn get_subtask(&self, id: i64) -> Result<Option<SubTaskInstance>> {
@@ -224,28 +217,69 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(rows::subtask).transpose()
+        row.as_ref().map(|r| rows::subtask(r)).transpose()
     }
 
     /// Log rows of the given sub-tasks, oldest first.
     pub async fn logs_of_subtasks(&self, ids: &[i64]) -> Result<Vec<SubTaskLog>> {
+        let filter = format!(
+            "sub_task_log WHERE sub_task_id IN ({})",
+            placeholders(ids.len())
+        );
+        self.fetch_many(
+            &self.cols.log,
+            &self.cols.log_json,
+            &filter,
+            "sub_task_id, id",
+            ids,
+            rows::log,
+        )
+        .await
+    }
+
+    /// Reads `SELECT <cols> FROM <filter> ORDER BY <order>` with `ids` bound in order. On
+    /// SQLite the rows come back as ONE JSON array (`json_group_array`): the driver hands rows
+    /// across threads one at a time, which dominated the detailed list endpoints (about 10 us
+    /// per row, 2,000 rows for 100 DAGs x 10 nodes). MySQL reads rows as usual.
+    async fn fetch_many<T>(
+        &self,
+        cols: &str,
+        json_object: &str,
+        filter: &str,
+        order: &str,
+        ids: &[i64],
+        decode: fn(&dyn rows::Cells) -> Result<T>,
+    ) -> Result<Vec<T>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {} FROM sub_task_log WHERE sub_task_id IN ({}) ORDER BY sub_task_id, id",
-            self.cols.log,
-            placeholders(ids.len())
-        );
+        let sql = match self.dialect {
+            Dialect::Sqlite => {
+                format!("SELECT json_group_array({json_object} ORDER BY {order}) FROM {filter}")
+            }
+            Dialect::Mysql => format!("SELECT {cols} FROM {filter} ORDER BY {order}"),
+        };
         let mut q = sqlx::query(&sql);
         for id in ids {
             q = q.bind(*id);
         }
-        q.fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::log)
-            .collect()
+        match self.dialect {
+            Dialect::Sqlite => {
+                let row = q.fetch_one(&self.pool).await?;
+                let text: String = sqlx::Row::try_get(&row, 0)?;
+                let objects: Vec<serde_json::Map<String, serde_json::Value>> =
+                    serde_json::from_str(&text).map_err(|e| {
+                        TaskError::Unexpected(format!("bad JSON rows from SQLite: {e}"))
+                    })?;
+                objects.iter().map(|o| decode(o)).collect()
+            }
+            Dialect::Mysql => q
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| decode(r))
+                .collect(),
+        }
     }
 
     /// `(sub-task id, DAG id)` of every sub-task an executor must pick up after a restart.

@@ -13,127 +13,193 @@ use crate::generic_id::AgentInfo;
 use crate::model::{Capabilities, DagInstance, NodeInstance, SubTaskInstance, SubTaskLog};
 use crate::state::{MaintenanceType, NodeType, Operator, State};
 
-fn int(col: &str) -> String {
-    format!("({col} + 0) AS {col}")
+/// The columns of one table: text columns, integer/boolean columns, timestamp columns.
+struct Table {
+    text: &'static [&'static str],
+    ints: &'static [&'static str],
+    times: &'static [&'static str],
 }
 
-fn cols(store: &Store, plain: &[&str], ints: &[&str], times: &[&str]) -> String {
-    let mut v: Vec<String> = plain
-        .iter()
-        .map(|c| match *c {
-            "context" | "log_content" => store.tcol(c),
-            other => other.to_string(),
-        })
-        .collect();
-    v.extend(ints.iter().map(|c| int(c)));
-    v.extend(times.iter().map(|c| store.tcol(c)));
-    v.join(", ")
+const DAG: Table = Table {
+    text: &["name", "type", "maintenance_key", "context"],
+    ints: &[
+        "id",
+        "stage",
+        "max_stage",
+        "state",
+        "operator",
+        "is_maintenance",
+        "maintenance_type",
+        "is_finished",
+    ],
+    times: &["start_time", "end_time", "gmt_create"],
+};
+
+const NODE: Table = Table {
+    text: &["name", "struct_name", "type", "context"],
+    ints: &[
+        "id",
+        "dag_id",
+        "dag_stage",
+        "state",
+        "operator",
+        "max_stage",
+    ],
+    times: &["start_time", "end_time"],
+};
+
+/// Nodes as the DTOs need them: without their (possibly large) context.
+const NODE_BRIEF: Table = Table {
+    text: &["name", "struct_name", "type"],
+    ints: NODE.ints,
+    times: NODE.times,
+};
+
+const SUBTASK: Table = Table {
+    text: &["name", "struct_name", "executer_agent_ip", "context"],
+    ints: &[
+        "id",
+        "node_id",
+        "executer_agent_port",
+        "execute_times",
+        "can_cancel",
+        "can_continue",
+        "can_pass",
+        "can_retry",
+        "can_rollback",
+        "state",
+        "operator",
+    ],
+    times: &["start_time", "end_time"],
+};
+
+const LOG: Table = Table {
+    text: &["log_content"],
+    ints: &["id", "sub_task_id", "execute_times", "is_sync"],
+    times: &["create_time", "update_time"],
+};
+
+impl Table {
+    /// `(column, expression)` pairs: integers as `col + 0` so every backend hands back a
+    /// 64-bit integer (MySQL returns INT/TINYINT otherwise); TEXT and timestamps through
+    /// `Store::tcol` (MySQL's `Any` driver returns TEXT as bytes and cannot decode TIMESTAMP).
+    fn exprs(&self, store: &Store) -> Vec<(&'static str, String)> {
+        let text = self.text.iter().map(|c| match *c {
+            "context" | "log_content" => (*c, store.tcol_expr(c)),
+            other => (other, other.to_string()),
+        });
+        let ints = self.ints.iter().map(|c| (*c, format!("({c} + 0)")));
+        let times = self.times.iter().map(|c| (*c, store.tcol_expr(c)));
+        text.chain(ints).chain(times).collect()
+    }
+
+    fn select_list(&self, store: &Store) -> String {
+        self.exprs(store)
+            .into_iter()
+            .map(|(c, e)| if c == e { e } else { format!("{e} AS {c}") })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A SQLite `json_object(...)` of the row, for reads that fetch many rows as one JSON
+    /// array (see `Store::fetch_json`).
+    fn json_object(&self, store: &Store) -> String {
+        let pairs: Vec<String> = self
+            .exprs(store)
+            .into_iter()
+            .map(|(c, e)| format!("'{c}', {e}"))
+            .collect();
+        format!("json_object({})", pairs.join(", "))
+    }
 }
 
-/// Select lists, built once per store.
-#[derive(Debug, Clone)]
+/// Select lists, built once per store: `x` for row reads, `x_json` for JSON-array reads.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Columns {
     pub dag: String,
     pub node: String,
     pub subtask: String,
     pub log: String,
+    pub node_brief: String,
+    pub node_brief_json: String,
+    pub subtask_json: String,
+    pub log_json: String,
 }
 
 impl Columns {
-    pub(crate) fn empty() -> Columns {
-        Columns {
-            dag: String::new(),
-            node: String::new(),
-            subtask: String::new(),
-            log: String::new(),
-        }
-    }
-
     pub(crate) fn new(s: &Store) -> Columns {
         Columns {
-            dag: cols(
-                s,
-                &["name", "type", "maintenance_key", "context"],
-                &[
-                    "id",
-                    "stage",
-                    "max_stage",
-                    "state",
-                    "operator",
-                    "is_maintenance",
-                    "maintenance_type",
-                    "is_finished",
-                ],
-                &["start_time", "end_time", "gmt_create"],
-            ),
-            node: cols(
-                s,
-                &["name", "struct_name", "type", "context"],
-                &[
-                    "id",
-                    "dag_id",
-                    "dag_stage",
-                    "state",
-                    "operator",
-                    "max_stage",
-                ],
-                &["start_time", "end_time"],
-            ),
-            subtask: cols(
-                s,
-                &["name", "struct_name", "executer_agent_ip", "context"],
-                &[
-                    "id",
-                    "node_id",
-                    "executer_agent_port",
-                    "execute_times",
-                    "can_cancel",
-                    "can_continue",
-                    "can_pass",
-                    "can_retry",
-                    "can_rollback",
-                    "state",
-                    "operator",
-                ],
-                &["start_time", "end_time"],
-            ),
-            log: cols(
-                s,
-                &["log_content"],
-                &["id", "sub_task_id", "execute_times", "is_sync"],
-                &["create_time", "update_time"],
-            ),
+            dag: DAG.select_list(s),
+            node: NODE.select_list(s),
+            subtask: SUBTASK.select_list(s),
+            log: LOG.select_list(s),
+            node_brief: NODE_BRIEF.select_list(s),
+            node_brief_json: NODE_BRIEF.json_object(s),
+            subtask_json: SUBTASK.json_object(s),
+            log_json: LOG.json_object(s),
         }
     }
 }
 
-fn i(row: &AnyRow, c: &str) -> Result<i64> {
-    Ok(row.try_get::<i64, _>(c)?)
+/// Named cells of one row: a database row, or one object of a JSON-array read.
+pub(crate) trait Cells {
+    fn int(&self, c: &str) -> Result<i64>;
+    fn text(&self, c: &str) -> Result<Option<String>>;
 }
 
-fn s(row: &AnyRow, c: &str) -> Result<String> {
-    Ok(row.try_get::<Option<String>, _>(c)?.unwrap_or_default())
+impl Cells for AnyRow {
+    fn int(&self, c: &str) -> Result<i64> {
+        Ok(self.try_get::<i64, _>(c)?)
+    }
+
+    fn text(&self, c: &str) -> Result<Option<String>> {
+        match self.try_get::<Option<String>, _>(c) {
+            // a brief column list leaves some columns out on purpose
+            Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
+            other => Ok(other?),
+        }
+    }
 }
 
-fn t(row: &AnyRow, c: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+impl Cells for serde_json::Map<String, serde_json::Value> {
+    fn int(&self, c: &str) -> Result<i64> {
+        self.get(c)
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| TaskError::Unexpected(format!("column {c} is not an integer")))
+    }
+
+    fn text(&self, c: &str) -> Result<Option<String>> {
+        Ok(self.get(c).and_then(|v| v.as_str().map(str::to_string)))
+    }
+}
+
+fn i(row: &dyn Cells, c: &str) -> Result<i64> {
+    row.int(c)
+}
+
+fn s(row: &dyn Cells, c: &str) -> Result<String> {
+    Ok(row.text(c)?.unwrap_or_default())
+}
+
+fn t(row: &dyn Cells, c: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     Ok(parse_ts(&s(row, c)?))
 }
 
-fn state(row: &AnyRow) -> Result<State> {
+fn state(row: &dyn Cells) -> Result<State> {
     let v = i(row, "state")?;
     State::from_i64(v).ok_or(TaskError::DagStateInvalid(v))
 }
 
-fn operator(row: &AnyRow) -> Result<Operator> {
+fn operator(row: &dyn Cells) -> Result<Operator> {
     let v = i(row, "operator")?;
     Operator::from_i64(v).ok_or_else(|| TaskError::DagOperatorNotSupport(v.to_string()))
 }
 
-fn context(row: &AnyRow) -> Result<TaskContext> {
-    TaskContext::decode(row.try_get::<Option<String>, _>("context")?.as_deref())
+fn context(row: &dyn Cells) -> Result<TaskContext> {
+    TaskContext::decode(row.text("context")?.as_deref())
 }
 
-pub(crate) fn dag(row: &AnyRow) -> Result<DagInstance> {
+pub(crate) fn dag(row: &dyn Cells) -> Result<DagInstance> {
     let dag_type = s(row, "type")?;
     let is_maintenance = i(row, "is_maintenance")? != 0;
     let stored = MaintenanceType::from_i64(i(row, "maintenance_type")?)
@@ -165,7 +231,7 @@ pub(crate) fn dag(row: &AnyRow) -> Result<DagInstance> {
     })
 }
 
-pub(crate) fn node(row: &AnyRow) -> Result<NodeInstance> {
+pub(crate) fn node(row: &dyn Cells) -> Result<NodeInstance> {
     Ok(NodeInstance {
         id: i(row, "id")?,
         name: s(row, "name")?,
@@ -182,7 +248,7 @@ pub(crate) fn node(row: &AnyRow) -> Result<NodeInstance> {
     })
 }
 
-pub(crate) fn subtask(row: &AnyRow) -> Result<SubTaskInstance> {
+pub(crate) fn subtask(row: &dyn Cells) -> Result<SubTaskInstance> {
     Ok(SubTaskInstance {
         id: i(row, "id")?,
         node_id: i(row, "node_id")?,
@@ -208,7 +274,7 @@ pub(crate) fn subtask(row: &AnyRow) -> Result<SubTaskInstance> {
     })
 }
 
-pub(crate) fn log(row: &AnyRow) -> Result<SubTaskLog> {
+pub(crate) fn log(row: &dyn Cells) -> Result<SubTaskLog> {
     Ok(SubTaskLog {
         id: i(row, "id")?,
         sub_task_id: i(row, "sub_task_id")?,
