@@ -14,6 +14,7 @@ pub mod logging;
 pub mod meta;
 pub mod pidfile;
 pub mod secrets;
+pub mod seekdb_hooks;
 pub mod server;
 pub mod service;
 pub mod version;

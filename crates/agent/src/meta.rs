@@ -88,6 +88,44 @@ impl MetaDb {
         )
         .execute(&self.pool)
         .await?;
+        // Upstream's `ob_config`: what the agent recorded about the database it manages
+        // (seekdb: mysql_port, rootPwd encrypted, type, dirs, created_time, ob_version, user).
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS ob_config (
+                name VARCHAR(128) NOT NULL UNIQUE,
+                value VARCHAR(65536),
+                info TEXT
+            )",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The value of an `ob_config` row.
+    pub async fn ob_config(&self, name: &str) -> Result<Option<String>, AgentError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT value FROM ob_config WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(v,)| v))
+    }
+
+    /// Writes several `ob_config` rows in one transaction.
+    pub async fn set_ob_config(&self, pairs: &[(&str, &str)]) -> Result<(), AgentError> {
+        let mut tx = self.pool.begin().await?;
+        for (name, value) in pairs {
+            sqlx::query(
+                "INSERT INTO ob_config (name, value, info) VALUES (?, ?, '')
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

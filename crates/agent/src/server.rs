@@ -21,6 +21,7 @@ use crate::home::Home;
 use crate::identity;
 use crate::meta::MetaDb;
 use crate::secrets;
+use crate::seekdb_hooks::{SeekdbAgent, SeekdbHandle, SelfRow};
 use crate::service::AgentState;
 
 /// How long shutdown waits for requests in flight before giving up on them.
@@ -38,6 +39,9 @@ pub struct ServerConfig {
     /// The engine's safety sweep, which also picks up DAGs written by other processes.
     pub sweep_interval: Duration,
     pub max_body_bytes: usize,
+    /// The seekdb executable whose version `/info` reports (`--seekdb-bin`); else env
+    /// `OBSHELL_SEEKDB_BIN`, PATH, or the `pylibseekdb` wheel.
+    pub seekdb_bin: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -48,6 +52,7 @@ impl ServerConfig {
             port: 2886,
             sweep_interval: Duration::from_secs(5),
             max_body_bytes: ApiConfig::default().max_body_bytes,
+            seekdb_bin: None,
         }
     }
 }
@@ -59,6 +64,13 @@ impl ServerConfig {
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(ScriptedTask));
+    r
+}
+
+/// [`registry`] plus the seekdb kinds, which run with the agent's `hooks`.
+pub fn registry_with_seekdb(hooks: Arc<dyn seekdb::tasks::SeekdbHooks>) -> Registry {
+    let mut r = registry();
+    seekdb::register_with(&mut r, hooks);
     r
 }
 
@@ -128,9 +140,30 @@ impl Server {
         let keys = Arc::new(secrets::load_or_create_keys(&meta).await?);
         let ident = identity::establish(&meta, &home, &agent, keys.public_key_base64()).await?;
         let password = secrets::load_agent_password(&meta, &keys).await?;
+        let seekdb = Arc::new(
+            SeekdbAgent::load(
+                meta.clone(),
+                keys.clone(),
+                SelfRow {
+                    ip: agent.ip.clone(),
+                    port: agent.port,
+                    home_path: home.root().display().to_string(),
+                    public_key: keys.public_key_base64().to_string(),
+                },
+            )
+            .await?,
+        );
+        {
+            let s = seekdb.clone();
+            let bin = config.seekdb_bin.clone();
+            tokio::spawn(async move {
+                s.probe_version(bin).await;
+                s.refresh_state().await;
+            });
+        }
         let engine = Engine::start(
             store,
-            registry(),
+            registry_with_seekdb(seekdb.clone()),
             EngineConfig {
                 agent: agent.clone(),
                 sweep_interval: config.sweep_interval,
@@ -139,16 +172,21 @@ impl Server {
         )
         .await?;
 
-        let service = Arc::new(AgentState::new(
-            agent.clone(),
-            &home,
-            ident,
-            password,
-            meta.clone(),
-            keys.clone(),
-        ));
+        let service = Arc::new(
+            AgentState::new(
+                agent.clone(),
+                &home,
+                ident,
+                password,
+                meta.clone(),
+                keys.clone(),
+            )
+            .with_seekdb(seekdb.clone()),
+        );
         let mut socket_uids = vec![nix::unistd::geteuid().as_raw()];
         socket_uids.extend(home.etc_owner());
+        // Cancelled by `stop`: ends the listeners and the open event streams.
+        let shutdown = CancellationToken::new();
         let state = AppState::new(
             engine.clone(),
             service,
@@ -157,13 +195,14 @@ impl Server {
                 max_body_bytes: config.max_body_bytes,
                 socket_uids,
             },
-        );
+        )
+        .with_shutdown(shutdown.clone())
+        .with_seekdb(Arc::new(SeekdbHandle(seekdb)));
         let router = api::router(state);
         let pid_file = home.pid_file();
         std::fs::write(&pid_file, format!("{}\n", std::process::id()))
             .map_err(AgentError::io(&pid_file))?;
 
-        let shutdown = CancellationToken::new();
         let serving = vec![
             tokio::spawn(api::serve::serve_unix(
                 unix,

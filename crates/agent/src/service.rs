@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::home::Home;
 use crate::meta::MetaDb;
 use crate::secrets;
+use crate::seekdb_hooks::SeekdbAgent;
 use crate::version;
 
 pub struct AgentState {
@@ -24,6 +25,7 @@ pub struct AgentState {
     password: RwLock<Option<Zeroizing<String>>>,
     meta: MetaDb,
     keys: Arc<AgentKeys>,
+    seekdb: Option<Arc<SeekdbAgent>>,
 }
 
 impl AgentState {
@@ -44,10 +46,21 @@ impl AgentState {
             password: RwLock::new(password),
             meta,
             keys,
+            seekdb: None,
         }
     }
 
+    /// Shows (and authenticates with) the seekdb instance `seekdb` manages.
+    pub fn with_seekdb(mut self, seekdb: Arc<SeekdbAgent>) -> AgentState {
+        self.seekdb = Some(seekdb);
+        self
+    }
+
+    /// The stored identity, or CLUSTER AGENT once a seekdb was taken over.
     pub fn identity(&self) -> Identity {
+        if let Some(id) = self.seekdb.as_ref().and_then(|s| s.identity()) {
+            return id;
+        }
         *self.identity.read().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -60,7 +73,11 @@ impl AgentService for AgentState {
             state: AGENT_STATE_RUNNING,
             start_at: self.start_at,
             home_path: self.home_path.clone(),
-            ob_version: String::new(),
+            ob_version: self
+                .seekdb
+                .as_ref()
+                .map(|s| s.ob_version())
+                .unwrap_or_default(),
             architecture: version::architecture().to_string(),
             ip: self.agent.ip.clone(),
             port: self.agent.port,
@@ -68,9 +85,20 @@ impl AgentService for AgentState {
             identity: self.identity(),
             version: version::OBSHELL_VERSION.to_string(),
             security: self.agent_password().is_some(),
-            ob_state: 0,
-            sql_port: 0,
+            ob_state: self.seekdb.as_ref().map_or(0, |s| s.ob_state()),
+            sql_port: self.seekdb.as_ref().map_or(0, |s| s.sql_port()),
         }
+    }
+
+    async fn view_fresh(&self) -> AgentView {
+        if let Some(s) = &self.seekdb {
+            s.refresh_state().await;
+        }
+        self.view()
+    }
+
+    fn ob_root_password(&self) -> Option<String> {
+        self.seekdb.as_ref().and_then(|s| s.managed_root_password())
     }
 
     fn agent_password(&self) -> Option<String> {

@@ -121,6 +121,10 @@ pub async fn render(req: Request, next: Next) -> Response {
 }
 
 fn finish(resp: Response, path: &str, trace_id: &str, started: Instant) -> Response {
+    // A stream (server-sent events) is its own answer: its body goes out as produced.
+    if matches!(resp.extensions().get::<Outcome>(), Some(Outcome::Stream)) {
+        return resp;
+    }
     let (mut parts, _body) = resp.into_parts();
     if parts.status == StatusCode::NO_CONTENT {
         return Response::from_parts(parts, Body::empty());
@@ -131,6 +135,7 @@ fn finish(resp: Response, path: &str, trace_id: &str, started: Instant) -> Respo
         .unwrap_or_else(|| Outcome::Error(error_for_status(parts.status, path)));
     let (data, error) = match &outcome {
         Outcome::Data(d) => (d.as_deref(), None),
+        Outcome::Stream => (None, None),
         Outcome::Error(e) => {
             tracing::debug!(%path, err_code = e.err_code(), "request failed: {e}");
             (
@@ -150,7 +155,7 @@ fn finish(resp: Response, path: &str, trace_id: &str, started: Instant) -> Respo
     };
     let status = match &outcome {
         Outcome::Error(e) => StatusCode::from_u16(e.status()).unwrap_or(parts.status),
-        Outcome::Data(_) => parts.status,
+        Outcome::Data(_) | Outcome::Stream => parts.status,
     };
     let env = Envelope {
         successful: error.is_none(),

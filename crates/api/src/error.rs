@@ -41,6 +41,9 @@ pub enum ApiError {
     NotSupportOperation { identity: String, what: String },
     #[error("Unexpected error: {0}")]
     Unexpected(String),
+    /// An error of the seekdb engine: its own errCode and status.
+    #[error("{0}")]
+    Seekdb(Arc<seekdb::SeekdbError>),
 }
 
 impl ApiError {
@@ -59,6 +62,7 @@ impl ApiError {
             IdentifyUnknown(_) => "Agent.Identify.Unknown",
             NotSupportOperation { .. } => "Agent.Identify.NotSupportOperation",
             Unexpected(_) => "Common.Unexpected",
+            Seekdb(e) => e.err_code(),
         }
     }
 
@@ -74,6 +78,7 @@ impl ApiError {
             MethodNotAllowed(_) => 405,
             BodyTooLarge(_) => 413,
             IdentifyUnknown(_) | Unexpected(_) => 500,
+            Seekdb(e) => e.http_status(),
         }
     }
 
@@ -107,6 +112,15 @@ impl ApiError {
 impl From<TaskError> for ApiError {
     fn from(e: TaskError) -> Self {
         ApiError::Task(Arc::new(e))
+    }
+}
+
+impl From<seekdb::SeekdbError> for ApiError {
+    fn from(e: seekdb::SeekdbError) -> Self {
+        match e {
+            seekdb::SeekdbError::Task(t) => ApiError::Task(Arc::new(t)),
+            other => ApiError::Seekdb(Arc::new(other)),
+        }
     }
 }
 

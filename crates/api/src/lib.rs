@@ -13,6 +13,7 @@ pub mod extract;
 pub mod model;
 pub mod reply;
 mod routes;
+pub mod seekdb;
 pub mod serve;
 pub mod state;
 

@@ -16,6 +16,9 @@ pub(crate) enum Outcome {
     /// Success; `None` omits `data`.
     Data(Option<Box<RawValue>>),
     Error(ApiError),
+    /// The response body is the answer itself (a server-sent event stream): the envelope
+    /// middleware passes it through untouched, without buffering or wrapping it.
+    Stream,
 }
 
 fn with_outcome(status: StatusCode, outcome: Outcome) -> Response {
@@ -56,6 +59,12 @@ impl<T: Serialize> IntoResponse for Contents<T> {
     fn into_response(self) -> Response {
         Data(ContentsRef { contents: &self.0 }).into_response()
     }
+}
+
+/// Marks `resp` as a streamed answer that the envelope middleware must not wrap.
+pub(crate) fn streamed(mut resp: Response) -> Response {
+    resp.extensions_mut().insert(Outcome::Stream);
+    resp
 }
 
 /// A success without `data` (e.g. a DAG operator).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use task::Engine;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiResult;
 use crate::model::AgentView;
@@ -21,6 +22,18 @@ pub trait AgentService: Send + Sync + 'static {
 
     /// Sets (or changes) the agent password and persists it.
     async fn set_agent_password(&self, password: &str) -> ApiResult<()>;
+
+    /// The facts of `/info` and `/status` with the live parts (the seekdb `obState`) probed
+    /// now; by default the same as [`AgentService::view`].
+    async fn view_fresh(&self) -> AgentView {
+        self.view()
+    }
+
+    /// The root password of the database this agent manages (a CLUSTER AGENT's callers may
+    /// authenticate with it, spec agent-and-ops §3.8); `None` when it manages none.
+    fn ob_root_password(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Limits and access rules of the HTTP layer.
@@ -49,6 +62,12 @@ pub struct AppState {
     pub agent: Arc<dyn AgentService>,
     pub keys: Arc<secure::AgentKeys>,
     pub config: Arc<ApiConfig>,
+    /// Cancelled when the agent stops serving: long-lived answers (event streams) end then,
+    /// so a graceful shutdown does not wait for them.
+    pub shutdown: CancellationToken,
+    /// The seekdb instance this agent manages (routes under `/api/v1/seekdb`); `None` on an
+    /// agent built without it.
+    pub seekdb: Option<Arc<dyn crate::seekdb::SeekdbService>>,
 }
 
 impl AppState {
@@ -63,6 +82,20 @@ impl AppState {
             agent,
             keys,
             config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            seekdb: None,
         }
+    }
+
+    /// Serves the `/api/v1/seekdb` routes through `service`.
+    pub fn with_seekdb(mut self, service: Arc<dyn crate::seekdb::SeekdbService>) -> AppState {
+        self.seekdb = Some(service);
+        self
+    }
+
+    /// Ends event streams when `token` is cancelled (the server's shutdown signal).
+    pub fn with_shutdown(mut self, token: CancellationToken) -> AppState {
+        self.shutdown = token;
+        self
     }
 }

@@ -15,6 +15,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use task::demo::ScriptedTask;
 use task::{AgentInfo, Engine, EngineConfig, NodeSpec, Registry, Store, TaskContext, Template};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 struct FakeAgent {
@@ -56,6 +57,7 @@ struct Harness {
     router: Router,
     engine: Engine,
     public_key: String,
+    shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
 
@@ -80,6 +82,7 @@ async fn harness() -> Harness {
     let agent = Arc::new(FakeAgent {
         password: Mutex::new(None),
     });
+    let shutdown = CancellationToken::new();
     let state = AppState::new(
         engine.clone(),
         agent,
@@ -88,11 +91,13 @@ async fn harness() -> Harness {
             max_body_bytes: 4096,
             socket_uids: vec![4242],
         },
-    );
+    )
+    .with_shutdown(shutdown.clone());
     Harness {
         router: api::router(state),
         engine,
         public_key,
+        shutdown,
         _dir: dir,
     }
 }
@@ -355,4 +360,251 @@ async fn agent_password_route_and_rules() {
         (s.as_u16(), err_code(&v)),
         (401, "Security.Authentication.WithAgentPassword")
     );
+}
+
+/// An open event stream, read as the agent writes it.
+struct EventStream {
+    body: futures::stream::BoxStream<'static, Result<axum::body::Bytes, axum::Error>>,
+    buf: String,
+    ended: bool,
+}
+
+impl EventStream {
+    /// Sends `req`, which must answer `200 text/event-stream` (not an envelope).
+    async fn open(h: &Harness, req: Request<Body>) -> EventStream {
+        let resp = h.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        assert_eq!(resp.headers()["cache-control"], "no-cache");
+        EventStream {
+            body: futures::StreamExt::boxed(resp.into_body().into_data_stream()),
+            buf: String::new(),
+            ended: false,
+        }
+    }
+
+    /// The next event's JSON (`None` once the stream ended); fails after 10 s of silence.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(at) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..at + 2).collect();
+                let data: Vec<&str> = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect();
+                assert!(
+                    !block.lines().any(|l| l.starts_with('{')),
+                    "raw JSON outside data: {block:?}"
+                );
+                if data.is_empty() {
+                    continue; // a comment (keep-alive)
+                }
+                return Some(serde_json::from_str(&data.join("\n")).unwrap());
+            }
+            if self.ended {
+                assert!(self.buf.trim().is_empty(), "trailing bytes {:?}", self.buf);
+                return None;
+            }
+            let chunk = tokio::time::timeout(
+                Duration::from_secs(10),
+                futures::StreamExt::next(&mut self.body),
+            )
+            .await
+            .expect("no event within 10 s");
+            match chunk {
+                Some(bytes) => self
+                    .buf
+                    .push_str(std::str::from_utf8(&bytes.unwrap()).unwrap()),
+                None => self.ended = true,
+            }
+        }
+    }
+
+    /// Every remaining event until the stream ends.
+    async fn rest(&mut self) -> Vec<Value> {
+        let mut all = Vec::new();
+        while let Some(v) = self.next().await {
+            all.push(v);
+        }
+        all
+    }
+}
+
+fn step(name: &str, script: Value) -> NodeSpec {
+    let mut ctx = TaskContext::new();
+    ctx.set_param("script", script);
+    NodeSpec::new(Arc::new(ScriptedTask))
+        .named(name)
+        .with_context(ctx)
+}
+
+const EVENT_FIELDS: [&str; 7] = [
+    "id",
+    "dag_id",
+    "name",
+    "stage",
+    "max_stage",
+    "state",
+    "operator",
+];
+
+#[tokio::test]
+async fn dag_events_stream_progress_until_succeed() {
+    let h = harness().await;
+    let t = Template::new("Three steps")
+        .node(step("One", json!({"sleep_ms": 300})))
+        .node(step("Two", json!({"sleep_ms": 300})))
+        .node(step("Three", json!({"sleep_ms": 300})));
+    let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
+    let gid = h.engine.generic_id(dag.id);
+    let uri = format!("/api/v1/task/dag/{gid}/events");
+    let mut events = EventStream::open(&h, h.signed("GET", &uri, "", None)).await;
+
+    let first = events.next().await.expect("the initial event");
+    let keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, EVENT_FIELDS, "{first}");
+    assert_eq!(first["id"], gid.as_str());
+    assert_eq!(first["dag_id"], dag.id);
+    assert_eq!(first["name"], "Three steps");
+    assert_eq!(first["max_stage"], 3);
+    assert_eq!(first["operator"], "RUN");
+    assert!(
+        matches!(first["state"].as_str(), Some("READY" | "RUNNING")),
+        "{first}"
+    );
+
+    let rest = events.rest().await;
+    let last = rest.last().expect("a final event");
+    assert_eq!(
+        (&last["state"], &last["stage"]),
+        (&json!("SUCCEED"), &json!(3))
+    );
+    assert_eq!(last["id"], gid.as_str());
+    // Each stage change arrived as it happened, in order, and no event repeats the previous.
+    let stages: Vec<i64> = rest.iter().map(|e| e["stage"].as_i64().unwrap()).collect();
+    assert!(stages.contains(&2) && stages.contains(&3), "{rest:?}");
+    assert!(stages.windows(2).all(|w| w[0] <= w[1]), "{rest:?}");
+    let all: Vec<&Value> = std::iter::once(&first).chain(&rest).collect();
+    assert!(all.windows(2).all(|w| w[0] != w[1]), "{all:?}");
+    assert!(rest[..rest.len() - 1]
+        .iter()
+        .all(|e| e["state"] == "RUNNING" || e["state"] == "READY"));
+}
+
+#[tokio::test]
+async fn dag_events_of_a_finished_dag_is_one_event() {
+    let h = harness().await;
+    let gid = h.dag("Quick", json!({})).await;
+    h.wait_state(&gid, "SUCCEED").await;
+    // over the unix socket (uid check), like the local CLI
+    let mut req = plain("GET", &format!("/api/v1/task/dag/{gid}/events"), "");
+    req.extensions_mut()
+        .insert(ConnectInfo(Peer::Unix { uid: Some(4242) }));
+    let mut events = EventStream::open(&h, req).await;
+    let all = events.rest().await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (&all[0]["state"], &all[0]["stage"]),
+        (&json!("SUCCEED"), &json!(1))
+    );
+}
+
+#[tokio::test]
+async fn dag_events_end_with_failed_and_see_operators() {
+    let h = harness().await;
+    let t = Template::new("Long").node(step("Sleep", json!({"sleep_ms": 30_000})));
+    let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
+    let gid = h.engine.generic_id(dag.id);
+    h.wait_state(&gid, "RUNNING").await;
+    let uri = format!("/api/v1/task/dag/{gid}/events");
+    let mut events = EventStream::open(&h, h.signed("GET", &uri, "", None)).await;
+    let first = events.next().await.unwrap();
+    assert_eq!(
+        (&first["state"], &first["operator"]),
+        (&json!("RUNNING"), &json!("RUN"))
+    );
+    let op = format!("/api/v1/task/dag/{gid}");
+    let (s, v) = h
+        .send(h.signed("POST", &op, "", Some(json!({"operator": "cancel"}))))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let rest = events.rest().await;
+    let last = rest.last().unwrap();
+    assert_eq!(
+        (&last["state"], &last["operator"]),
+        (&json!("FAILED"), &json!("CANCEL"))
+    );
+}
+
+#[tokio::test]
+async fn operators_are_published_to_followers() {
+    let h = harness().await;
+    let gid = h
+        .dag("Will fail", json!({"fail_unless": "/nonexistent/file"}))
+        .await;
+    h.wait_state(&gid, "FAILED").await;
+    let mut rx = h.engine.subscribe();
+    let uri = format!("/api/v1/task/dag/{gid}");
+    let (s, v) = h
+        .send(h.signed("POST", &uri, "", Some(json!({"operator": "pass"}))))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // PASS finishes the DAG without the scheduler: only the operator's event tells followers.
+    let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (ev.state, ev.operator),
+        (task::State::Succeed, task::Operator::Pass)
+    );
+}
+
+#[tokio::test]
+async fn dag_events_errors_are_json_envelopes() {
+    let h = harness().await;
+    for (id, status, code) in [
+        ("not-an-id", 400, "Task.GenericID.Invalid"),
+        (&*h.engine.generic_id(987_654), 404, "Task.NotFound"),
+    ] {
+        let uri = format!("/api/v1/task/dag/{id}/events");
+        let (s, v) = h.send(h.signed("GET", &uri, "", None)).await;
+        assert_eq!((s.as_u16(), err_code(&v)), (status, code), "{v}");
+        assert_eq!(v["successful"], false);
+    }
+    let gid = h.dag("Quick", json!({})).await;
+    let uri = format!("/api/v1/task/dag/{gid}/events");
+    // auth like every task route: no header on TCP, a foreign uid on the socket
+    let (s, v) = h.send(plain("GET", &uri, "")).await;
+    assert_eq!((s.as_u16(), err_code(&v)), (400, "Request.Header.NotFound"));
+    let mut req = plain("GET", &uri, "");
+    req.extensions_mut()
+        .insert(ConnectInfo(Peer::Unix { uid: Some(7) }));
+    let (s, v) = h.send(req).await;
+    assert_eq!(
+        (s.as_u16(), err_code(&v)),
+        (401, "Security.User.PermissionDenied")
+    );
+    let (s, v) = h.send(h.signed("POST", &uri, "", None)).await;
+    assert_eq!((s.as_u16(), err_code(&v)), (405, "Common.MethodNotAllowed"));
+}
+
+#[tokio::test]
+async fn dag_events_end_when_the_agent_stops() {
+    let h = harness().await;
+    let t = Template::new("Long").node(step("Sleep", json!({"sleep_ms": 30_000})));
+    let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
+    let gid = h.engine.generic_id(dag.id);
+    let uri = format!("/api/v1/task/dag/{gid}/events");
+    let mut events = EventStream::open(&h, h.signed("GET", &uri, "", None)).await;
+    assert!(events.next().await.is_some());
+    h.shutdown.cancel();
+    assert_eq!(events.rest().await, Vec::<Value>::new());
+    h.engine.shutdown().await;
 }

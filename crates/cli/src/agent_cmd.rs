@@ -52,12 +52,26 @@ pub async fn start(home: &Home, ip: IpAddr, port: u16, extra: &[String]) -> u8 {
         return code;
     }
     if let Some(pid) = pidfile::live(&daemon_pid_file(home), "daemon") {
-        if server_answers(home).await.is_some() {
-            println!(
-                "[INFO] obshell agent is already running for {} (daemon pid {pid}); nothing to do.",
-                home.root().display()
+        // A live daemon is in charge even while its server restarts (e.g. right after a
+        // crash): wait for that server instead of starting a second daemon.
+        let began = Instant::now();
+        while began.elapsed() < START_TIMEOUT && pidfile::alive_with_role(pid, "daemon") {
+            if server_answers(home).await.is_some() {
+                println!(
+                    "[INFO] obshell agent is already running for {} (daemon pid {pid}); nothing to do.",
+                    home.root().display()
+                );
+                return 0;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if pidfile::alive_with_role(pid, "daemon") {
+            eprintln!(
+                "[ERROR] daemon {pid} runs for {} but its server does not answer; see {} and stop it with `obshell agent stop`",
+                home.root().display(),
+                home.log_dir().join("obshell.out.log").display()
             );
-            return 0;
+            return exit::AGENT_START_FAILED;
         }
     }
     // A taken port would only show as a server that keeps exiting: say it at once.

@@ -52,6 +52,9 @@ pub enum Command {
     /// Inspect and steer tasks (DAGs): show, watch, retry, rollback, cancel, pass.
     #[command(subcommand, alias = "utilities", after_help = TASK_EXAMPLES)]
     Task(TaskCommand),
+    /// Deploy and manage a seekdb instance: deploy, start, stop, restart, show.
+    #[command(subcommand, after_help = crate::seekdb_cmd::SEEKDB_EXAMPLES)]
+    Seekdb(crate::seekdb_cmd::SeekdbCommand),
     /// Print the version, commit and build date.
     Version,
     /// Run the agent server in the foreground (used by the daemon).
@@ -71,6 +74,7 @@ const AGENT_EXAMPLES: &str = "Examples:
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
     /// Start the agent (a daemon that runs and guards the server) and wait until it answers.
+    #[command(after_help = AGENT_EXAMPLES)]
     Start(ListenArgs),
     /// Stop the agent's daemon and server; the database keeps running.
     Stop,
@@ -186,6 +190,10 @@ pub struct ServerArgs {
     /// other processes.
     #[arg(long = "sweep-interval-ms", default_value_t = 5000, hide = true)]
     pub sweep_interval_ms: u64,
+    /// The seekdb executable whose version /api/v1/info reports (default: PATH, then the
+    /// pylibseekdb wheel of the Python in $OBSHELL_PYTHON or on PATH).
+    #[arg(long = "seekdb-bin", value_name = "PATH", env = "OBSHELL_SEEKDB_BIN")]
+    pub seekdb_bin: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -4,16 +4,70 @@
 //! line per finished stage, and a final line. Elsewhere the same lines, plain, without
 //! animation. A failure prints `[FAILED]` and, per failed sub-task, its agent and last log line.
 //! Ctrl-C asks whether to cancel the DAG.
+//!
+//! The DAG is re-read whenever the agent's event stream (`GET /task/dag/:id/events`) says it
+//! moved, so a stage change shows at once; with an agent that has no such route, or once the
+//! stream broke, it is re-read every 100 ms instead.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use client::{Client, ClientError, Dag};
+use client::{Client, ClientError, Dag, DagEvents};
 use console::style;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// How often the DAG is re-read: a stage change shows within this delay.
+/// How often the DAG is re-read without an event stream: a stage change shows within this
+/// delay.
 const POLL: Duration = Duration::from_millis(100);
+
+/// What wakes the follow loop to re-read the DAG: the agent's event stream, or a 100 ms timer
+/// when the agent has no event route (older agents answer 404/405) or the stream broke.
+struct Wakeup {
+    events: Option<DagEvents>,
+    /// Cleared for good once opening or reading a stream failed: poll from then on.
+    streaming: bool,
+}
+
+impl Wakeup {
+    fn new() -> Wakeup {
+        Wakeup {
+            events: None,
+            streaming: true,
+        }
+    }
+
+    /// Returns when the DAG may have changed. Cancel-safe (Ctrl-C interrupts it).
+    async fn wait(&mut self, client: &Client, id: &str) {
+        if self.streaming && self.events.is_none() {
+            match client.dag_events(id).await {
+                Ok(ev) => self.events = Some(ev),
+                Err(e) => {
+                    tracing::debug!("no event stream for task {id}, polling: {e}");
+                    self.streaming = false;
+                }
+            }
+        }
+        let Some(ev) = self.events.as_mut() else {
+            tokio::time::sleep(POLL).await;
+            return;
+        };
+        match ev.next().await {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::debug!("event stream of task {id} broke, polling: {e}");
+                self.events = None;
+                self.streaming = false;
+            }
+            None => {
+                // The agent ended the stream (the DAG finished, or the agent is stopping): the
+                // caller re-reads; if the DAG still runs (retried meanwhile), the next wait
+                // opens a new stream. The pause keeps that from spinning.
+                self.events = None;
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
 
 /// What following ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +87,7 @@ impl Printer {
     fn new() -> Printer {
         let tty = std::io::stdout().is_terminal();
         let spinner = tty.then(|| {
-            let pb = ProgressBar::new_spinner();
+            let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
             pb.set_style(
                 ProgressStyle::with_template("{spinner:.cyan} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner())
@@ -130,6 +184,7 @@ pub async fn follow(client: &Client, id: &str) -> Result<Followed, ClientError> 
     let mut reported: std::collections::HashSet<(String, i64)> = Default::default();
     let mut shown: Option<(i64, String)> = None;
     let mut dag = first;
+    let mut wakeup = Wakeup::new();
     loop {
         for stage in finished_stages(&dag) {
             if reported.insert((dag.operator.clone(), stage)) {
@@ -150,7 +205,7 @@ pub async fn follow(client: &Client, id: &str) -> Result<Followed, ClientError> 
             shown = Some(key);
         }
         tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
+            _ = wakeup.wait(client, id) => {}
             _ = tokio::signal::ctrl_c() => {
                 p.done();
                 if confirm_cancel(id) {

@@ -6,6 +6,7 @@
 pub mod agent_cmd;
 pub mod args;
 pub mod follow;
+pub mod seekdb_cmd;
 pub mod server;
 pub mod task_view;
 pub mod tasks;
@@ -59,6 +60,7 @@ pub fn main() -> ExitCode {
             }
         })),
         Command::Task(cmd) => ExitCode::from(block_on(task(home_dir, cmd))),
+        Command::Seekdb(cmd) => ExitCode::from(block_on(seekdb(home_dir, cmd))),
     }
 }
 
@@ -109,6 +111,26 @@ async fn op(
     tasks::operate(&client(home_dir, &a.remote), &a.id, op, a.yes).await
 }
 
+async fn seekdb(home_dir: std::path::PathBuf, cmd: seekdb_cmd::SeekdbCommand) -> u8 {
+    use seekdb_cmd::SeekdbCommand as S;
+    let result = match &cmd {
+        S::Deploy(a) => {
+            let local = args::Remote {
+                host: None,
+                port: 0,
+                password: None,
+                verbose: a.verbose,
+            };
+            seekdb_cmd::deploy(&client(&home_dir, &local), a).await
+        }
+        S::Start(a) => seekdb_cmd::start(&client(&home_dir, &a.remote)).await,
+        S::Stop(a) => seekdb_cmd::stop(&client(&home_dir, &a.remote), a.terminate).await,
+        S::Restart(a) => seekdb_cmd::restart(&client(&home_dir, &a.remote), a.terminate).await,
+        S::Show(a) => seekdb_cmd::show(&client(&home_dir, &a.remote), a.detail).await,
+    };
+    result.unwrap_or_else(|e| tasks::report(&e))
+}
+
 /// `obshell daemon`: runs and guards `obshell server` with the same flags.
 fn daemon(a: args::ServerArgs) -> ExitCode {
     let _ = tracing_subscriber::fmt()
@@ -129,7 +151,7 @@ fn daemon(a: args::ServerArgs) -> ExitCode {
             return ExitCode::from(agent_cmd::exit::DAEMON_START_FAILED);
         }
     };
-    let server_args = vec![
+    let mut server_args: Vec<std::ffi::OsString> = vec![
         "--base-dir".into(),
         home.root().as_os_str().to_owned(),
         "--ip".into(),
@@ -139,6 +161,10 @@ fn daemon(a: args::ServerArgs) -> ExitCode {
         "--sweep-interval-ms".into(),
         a.sweep_interval_ms.to_string().into(),
     ];
+    if let Some(bin) = &a.seekdb_bin {
+        server_args.push("--seekdb-bin".into());
+        server_args.push(bin.as_os_str().to_owned());
+    }
     let cfg = agent::daemon::DaemonConfig {
         home,
         exe,

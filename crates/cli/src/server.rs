@@ -36,6 +36,7 @@ pub fn run(a: ServerArgs) -> ExitCode {
         ip: a.ip,
         port: a.port,
         sweep_interval: Duration::from_millis(a.sweep_interval_ms.max(10)),
+        seekdb_bin: a.seekdb_bin.clone(),
         ..ServerConfig::new(home.root())
     };
     let runtime = match tokio::runtime::Runtime::new() {

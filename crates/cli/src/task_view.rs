@@ -98,17 +98,20 @@ fn dag_view(d: &Dag, detail: bool) -> DagView<'_> {
     }
 }
 
-/// Renders DAGs in `format`; YAML documents are separated by a blank line.
-pub fn render(dags: &[Dag], detail: bool, format: Format) -> String {
+/// Renders DAGs in `format`. `single` is true for one DAG asked by id (a JSON object rather
+/// than an array).
+pub fn render(dags: &[Dag], detail: bool, format: Format, single: bool) -> String {
     match format {
+        // one YAML document per DAG, so several DAGs stay valid YAML (no repeated keys)
         Format::Yaml => dags
             .iter()
             .map(|d| serde_yaml_ng::to_string(&dag_view(d, detail)).unwrap_or_default())
             .collect::<Vec<_>>()
-            .join("\n"),
+            .join("---\n"),
         Format::Json => {
             let views: Vec<_> = dags.iter().map(|d| dag_view(d, detail)).collect();
-            let text = if views.len() == 1 {
+            // `-i` gives one object; a list (even of one or none) stays an array
+            let text = if single {
                 serde_json::to_string_pretty(&views[0])
             } else {
                 serde_json::to_string_pretty(&views)
@@ -195,9 +198,9 @@ mod tests {
     #[test]
     fn yaml_lists_nodes_and_hides_them_without_detail() {
         let d = dag();
-        let short = render(std::slice::from_ref(&d), false, Format::Yaml);
+        let short = render(std::slice::from_ref(&d), false, Format::Yaml, true);
         assert!(short.contains("name: Demo") && !short.contains("nodes"));
-        let long = render(&[d], true, Format::Yaml);
+        let long = render(&[d], true, Format::Yaml, true);
         assert!(long.contains("nodes:\n- id: n1"), "{long}");
         assert!(long.contains("execute_agent: 127.0.0.1:2886"));
         assert!(
@@ -210,9 +213,10 @@ mod tests {
     fn json_and_table() {
         let d = dag();
         let j: serde_json::Value =
-            serde_json::from_str(&render(std::slice::from_ref(&d), true, Format::Json)).unwrap();
+            serde_json::from_str(&render(std::slice::from_ref(&d), true, Format::Json, true))
+                .unwrap();
         assert_eq!(j["nodes"][1]["subtasks"][0]["task_logs"][0], "ERROR: boom");
-        let t = render(&[d], true, Format::Table);
+        let t = render(&[d], true, Format::Table, true);
         assert!(t.contains("ERROR: boom") && t.contains("2/2"));
     }
 }

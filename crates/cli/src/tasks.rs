@@ -59,13 +59,13 @@ pub async fn show(
         Some(id) => vec![c.get_dag(id, detail).await?],
         None => c.unfinished_dags(detail).await?,
     };
-    if dags.is_empty() {
+    if dags.is_empty() && format != Format::Json {
         println!(
             "[INFO] No unfinished task found. If you want to show a specific task, please use '-i'"
         );
         return Ok(0);
     }
-    print!("{}", render(&dags, detail, format));
+    print!("{}", render(&dags, detail, format, id.is_some()));
     Ok(0)
 }
 
@@ -122,7 +122,7 @@ pub async fn operate(c: &Client, id: &str, op: Op, yes: bool) -> Result<u8, Clie
     let dag = c.get_dag(id, false).await?;
     print!(
         "{}",
-        render(std::slice::from_ref(&dag), false, Format::Yaml)
+        render(std::slice::from_ref(&dag), false, Format::Yaml, true)
     );
     if !yes
         && !confirm(&format!(

@@ -7,6 +7,7 @@
 //! becomes [`ClientError::Api`] with the server's `errCode` and message.
 
 mod error;
+mod events;
 mod model;
 mod transport;
 
@@ -17,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 pub use error::{ApiError, ClientError};
+pub use events::{DagEvents, IDLE_TIMEOUT};
 pub use model::{Dag, ExecuteAgent, Node, SubTask, TaskLog};
 
 /// Where the agent is.
@@ -51,6 +53,10 @@ pub struct Client {
     verbose: bool,
     /// The agent's public key, fetched once from `/api/v1/secret`.
     public_key: Mutex<Option<String>>,
+    /// The auth header the password goes in: the root-password header first; an agent that
+    /// answers "Should use agent_password" gets the agent-password header from then on (what
+    /// the SDK does too).
+    header: Mutex<&'static str>,
 }
 
 impl Client {
@@ -59,7 +65,12 @@ impl Client {
             target,
             verbose: false,
             public_key: Mutex::new(None),
+            header: Mutex::new(secure::OCEANBASE_HEADER),
         }
+    }
+
+    fn header(&self) -> &'static str {
+        *self.header.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Prints every API call to stderr (`-v`).
@@ -85,27 +96,38 @@ impl Client {
                 None => eprintln!("Calling API {method} {path_and_query}"),
             }
         }
-        let envelope = match &self.target {
-            Target::Unix(path) => transport::unix(path, method, path_and_query, body).await?,
+        let (host, port, password) = match &self.target {
+            Target::Unix(path) => {
+                let answer = transport::unix(path, method, path_and_query, body).await?;
+                return error::unwrap_envelope(answer);
+            }
             Target::Tcp {
                 host,
                 port,
                 password,
-            } => {
-                let key = self.public_key(host, *port).await?;
-                transport::tcp_secure(
-                    host,
-                    *port,
-                    &key,
-                    password.as_deref(),
-                    method,
-                    path_and_query,
-                    body,
-                )
-                .await?
-            }
+            } => (host, *port, password.as_deref()),
         };
-        error::unwrap_envelope(envelope)
+        let key = self.public_key(host, port).await?;
+        let mut auth = transport::Auth {
+            host,
+            port,
+            public_key: &key,
+            password,
+            header: self.header(),
+        };
+        let first = transport::tcp_secure(&auth, method, path_and_query, body).await?;
+        match error::unwrap_envelope(first) {
+            Err(ClientError::Api(e))
+                if e.err_code == "Security.Authentication.WithAgentPassword"
+                    && auth.header != secure::AGENT_HEADER =>
+            {
+                *self.header.lock().unwrap_or_else(|e| e.into_inner()) = secure::AGENT_HEADER;
+                auth.header = secure::AGENT_HEADER;
+                let again = transport::tcp_secure(&auth, method, path_and_query, body).await?;
+                error::unwrap_envelope(again)
+            }
+            other => other,
+        }
     }
 
     async fn public_key(&self, host: &str, port: u16) -> Result<String> {
@@ -156,6 +178,37 @@ impl Client {
     pub async fn get_dag(&self, id: &str, details: bool) -> Result<Dag> {
         self.get(&format!("/api/v1/task/dag/{id}?show_details={details}"))
             .await
+    }
+
+    /// Follows DAG `id` through its event stream (`GET /api/v1/task/dag/:id/events`, agents
+    /// of this version and later): the first event is the DAG as it is now, then one per
+    /// change, until SUCCEED or FAILED. Each event carries `id`, `dag_id`, `name`, `stage`,
+    /// `max_stage`, `state` and `operator` (no times, no nodes). An agent without the route
+    /// answers [`ClientError::Api`] with status 404 (or 405): poll [`Client::get_dag`] then.
+    pub async fn dag_events(&self, id: &str) -> Result<DagEvents> {
+        let pq = format!("/api/v1/task/dag/{id}/events");
+        if self.verbose {
+            eprintln!("Calling API GET {pq} (event stream)");
+        }
+        let opened = match &self.target {
+            Target::Unix(path) => transport::unix_open(path, "GET", &pq, None).await?,
+            Target::Tcp {
+                host,
+                port,
+                password,
+            } => {
+                let key = self.public_key(host, *port).await?;
+                let auth = transport::Auth {
+                    host,
+                    port: *port,
+                    public_key: &key,
+                    password: password.as_deref(),
+                    header: self.header(),
+                };
+                transport::tcp_secure_open(&auth, "GET", &pq, None).await?
+            }
+        };
+        DagEvents::open(opened).await
     }
 
     pub async fn unfinished_dags(&self, details: bool) -> Result<Vec<Dag>> {

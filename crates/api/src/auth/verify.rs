@@ -109,6 +109,11 @@ fn identity_rules(
         }
         // Other identities: this agent manages no OceanBase root password yet, so the
         // OceanBase header can only be accepted while no agent password exists.
+        // A seekdb CLUSTER AGENT: callers may present the seekdb root password (§3.8).
+        (_, PasswordType::OceanBase) if st.agent.ob_root_password().is_some() => {
+            let root = st.agent.ob_root_password().unwrap_or_default();
+            Ok(header.verify_password(&root, PasswordType::OceanBase, received_ts)?)
+        }
         (_, PasswordType::OceanBase) if has_password => Err(SecureError::WithAgentPassword(
             "the OceanBase root password is not initialized".into(),
         )

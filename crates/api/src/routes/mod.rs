@@ -4,7 +4,9 @@
 //! routes only) -> handler.
 
 mod agent;
+mod events;
 mod public;
+mod seekdb;
 mod task;
 
 use axum::extract::DefaultBodyLimit;
@@ -42,6 +44,7 @@ fn task_routes() -> Router<AppState> {
             "/api/v1/task/dag/{id}",
             get(task::get_dag).post(task::operate_dag),
         )
+        .route("/api/v1/task/dag/{id}/events", get(events::dag_events))
         .route(
             "/api/v1/task/node/{id}",
             get(task::get_node).post(task::operate_node),
@@ -54,6 +57,7 @@ fn task_routes() -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     let protected = task_routes()
         .route("/api/v1/agent/password", post(agent::set_password))
+        .merge(seekdb::routes())
         .route_layer(from_fn_with_state(state.clone(), verify::verify));
     let public = Router::new()
         .route("/api/v1/info", get(public::info))

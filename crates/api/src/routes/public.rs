@@ -12,12 +12,12 @@ use crate::state::AppState;
 
 /// `GET /api/v1/info`.
 pub async fn info(State(st): State<AppState>) -> Data<InfoDto> {
-    Data(InfoDto::from(&st.agent.view()))
+    Data(InfoDto::from(&st.agent.view_fresh().await))
 }
 
 /// `GET|POST /api/v1/status`: process state plus whether the agent lock is held.
 pub async fn status(State(st): State<AppState>) -> ApiResult<Data<StatusDto>> {
-    let v = st.agent.view();
+    let v = st.agent.view_fresh().await;
     let under_maintenance = !st.engine.store().is_lock_free().await?;
     Ok(Data(StatusDto {
         agent: AgentRef {
