@@ -217,7 +217,32 @@ pub async fn follow(client: &Client, id: &str) -> Result<Followed, ClientError> 
                 }
             }
         }
-        dag = client.get_dag(id, false).await?;
+        dag = reread(client, id, &p).await?;
+    }
+}
+
+/// How long following tolerates an unreachable agent: its daemon restarts a crashed server
+/// in about a second, and the DAG goes on meanwhile.
+const REACH_GRACE: Duration = Duration::from_secs(30);
+
+/// Re-reads the DAG, riding out a restart of the agent's server.
+async fn reread(client: &Client, id: &str, p: &Printer) -> Result<Dag, ClientError> {
+    let began = std::time::Instant::now();
+    let mut warned = false;
+    loop {
+        match client.get_dag(id, false).await {
+            Err(ClientError::Connect { target, reason }) if began.elapsed() < REACH_GRACE => {
+                if !warned {
+                    p.line(format!(
+                        "{} the agent at {target} is not answering ({reason}); waiting for it to come back",
+                        p.tag("WARNING")
+                    ));
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
     }
 }
 
