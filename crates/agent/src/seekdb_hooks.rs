@@ -346,6 +346,39 @@ impl SeekdbAgent {
     }
 }
 
+/// Env vars of the agent naming the root password of an instance to take over (spec §3.2).
+pub const ENV_ROOT_PASSWORD: [&str; 2] = ["OB_ROOT_PASSWORD", "OBSHELL_SEEKDB_ROOT_PASSWORD"];
+
+impl SeekdbAgent {
+    /// Records the root password a take-over (or emergency start) of `base_dir` logs in with:
+    /// `given`, else env [`ENV_ROOT_PASSWORD`], else the password already stored for that
+    /// instance (a pending one for the same dir, else `rootPwd`), else empty.
+    pub async fn prepare_takeover(&self, base_dir: &Path, given: Option<&str>) -> ApiResult<()> {
+        let password = match given {
+            Some(p) => p.to_string(),
+            None => match ENV_ROOT_PASSWORD
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            {
+                Some(p) => p,
+                None => {
+                    let g = self.read();
+                    let k = key(base_dir);
+                    match &g.pending {
+                        Some((dir, pw)) if key(dir) == k => pw.to_string(),
+                        _ => g
+                            .root_password
+                            .as_ref()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default(),
+                    }
+                }
+            },
+        };
+        self.prepare_deploy(base_dir, &password).await
+    }
+}
+
 /// The `Arc` the API holds: [`SeekdbService`] with `hooks()` answering the same agent.
 pub struct SeekdbHandle(pub Arc<SeekdbAgent>);
 
@@ -365,5 +398,13 @@ impl SeekdbService for SeekdbHandle {
 
     async fn prepare_deploy(&self, base_dir: &Path, root_password: &str) -> ApiResult<()> {
         self.0.prepare_deploy(base_dir, root_password).await
+    }
+
+    async fn prepare_takeover(
+        &self,
+        base_dir: &Path,
+        root_password: Option<&str>,
+    ) -> ApiResult<()> {
+        self.0.prepare_takeover(base_dir, root_password).await
     }
 }

@@ -23,4 +23,17 @@ pub trait SeekdbService: Send + Sync + 'static {
     /// Records (encrypted) the root password a deploy into `base_dir` will set, before the
     /// deploy DAG is created; its nodes read it back through the hooks.
     async fn prepare_deploy(&self, base_dir: &Path, root_password: &str) -> ApiResult<()>;
+
+    /// Records the root password a take-over (or an emergency start) of the existing instance
+    /// in `base_dir` logs in with: `root_password` when given, else whatever the agent knows
+    /// (its environment, its stored password). Defaults to `prepare_deploy` with the given
+    /// password (empty when none).
+    async fn prepare_takeover(
+        &self,
+        base_dir: &Path,
+        root_password: Option<&str>,
+    ) -> ApiResult<()> {
+        self.prepare_deploy(base_dir, root_password.unwrap_or_default())
+            .await
+    }
 }

@@ -52,7 +52,7 @@ pub enum Command {
     /// Inspect and steer tasks (DAGs): show, watch, retry, rollback, cancel, pass.
     #[command(subcommand, alias = "utilities", after_help = TASK_EXAMPLES)]
     Task(TaskCommand),
-    /// Deploy and manage a seekdb instance: deploy, start, stop, restart, show.
+    /// Deploy and manage a seekdb instance: deploy, takeover, start, stop, restart, show.
     #[command(subcommand, after_help = crate::seekdb_cmd::SEEKDB_EXAMPLES)]
     Seekdb(crate::seekdb_cmd::SeekdbCommand),
     /// Print the version, commit and build date.

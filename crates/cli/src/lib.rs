@@ -123,8 +123,17 @@ async fn seekdb(home_dir: std::path::PathBuf, cmd: seekdb_cmd::SeekdbCommand) ->
             };
             seekdb_cmd::deploy(&client(&home_dir, &local), a).await
         }
-        S::Start(a) => seekdb_cmd::start(&client(&home_dir, &a.remote)).await,
-        S::Stop(a) => seekdb_cmd::stop(&client(&home_dir, &a.remote), a.terminate).await,
+        S::Takeover(a) => {
+            let local = args::Remote {
+                host: None,
+                port: 0,
+                password: None,
+                verbose: a.verbose,
+            };
+            seekdb_cmd::takeover(&client(&home_dir, &local), a).await
+        }
+        S::Start(a) => seekdb_cmd::start(&client(&home_dir, &a.remote), a).await,
+        S::Stop(a) => seekdb_cmd::stop(&client(&home_dir, &a.remote), a).await,
         S::Restart(a) => seekdb_cmd::restart(&client(&home_dir, &a.remote), a.terminate).await,
         S::Show(a) => seekdb_cmd::show(&client(&home_dir, &a.remote), a.detail).await,
     };

@@ -17,9 +17,21 @@ pub const SEEKDB_EXAMPLES: &str = "Examples:
   obshell seekdb stop --terminate --base-dir /data/obshell
   obshell seekdb start --base-dir /data/obshell
   obshell seekdb restart --base-dir /data/obshell
+  obshell seekdb takeover --base-dir /data/obshell --seekdb-dir /data/seekdb --root-password '***'
+  obshell seekdb stop --base-dir /data/obshell --seekdb-dir /data/seekdb   (agent manages nothing)
 
 --base-dir is the agent's home (its agent must be running: `obshell agent start`);
---seekdb-dir is where the new seekdb instance lives (absent or empty).";
+--seekdb-dir is where the new seekdb instance lives (absent or empty); for takeover, and for
+an emergency start/stop while the agent manages nothing, the existing instance's base dir.";
+
+pub const TAKEOVER_EXAMPLES: &str = "Examples:
+  obshell seekdb takeover --base-dir /data/obshell --seekdb-dir /data/seekdb --root-password '***'
+  OBSHELL_SEEKDB_ROOT_PASSWORD='***' obshell seekdb takeover --base-dir /data/obshell --seekdb-dir /data/seekdb
+
+The instance must have been initialized already (<seekdb-dir>/store/sstable/meta.db exists),
+e.g. by `seekdb --base-dir /data/seekdb --port 2881`. It is started if it is not running; its
+ports and dirs are read from its meta.db. Without --root-password the agent uses its env
+OB_ROOT_PASSWORD / OBSHELL_SEEKDB_ROOT_PASSWORD, else the password it already holds.";
 
 #[derive(Debug, Subcommand)]
 pub enum SeekdbCommand {
@@ -35,6 +47,28 @@ pub enum SeekdbCommand {
     Restart(LifecycleArgs),
     /// Show the managed seekdb: ports and state (-d: maintenance, dirs, resources).
     Show(ShowSeekdbArgs),
+    /// Take over an existing (already initialized) seekdb instance: the agent manages it from
+    /// now on (identity CLUSTER AGENT).
+    #[command(after_help = TAKEOVER_EXAMPLES)]
+    Takeover(TakeoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TakeoverArgs {
+    /// Base directory of the existing instance (absolute; holds store/sstable/meta.db).
+    #[arg(long = "seekdb-dir", value_name = "DIR")]
+    pub seekdb_dir: std::path::PathBuf,
+    /// The instance's root password (default: the agent's env, else the one it holds).
+    #[arg(
+        long = "root-password",
+        alias = "rp",
+        env = "OBSHELL_SEEKDB_ROOT_PASSWORD",
+        hide_env_values = true
+    )]
+    pub root_password: Option<String>,
+    /// Print every API call.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +117,19 @@ pub struct LifecycleArgs {
     /// Minor freeze before stopping (needs an available instance).
     #[arg(short = 't', long)]
     pub terminate: bool,
+    /// Emergency start/stop while the agent manages no instance (local unix socket only):
+    /// the instance's base directory. Ignored by an agent that manages one.
+    #[arg(long = "seekdb-dir", value_name = "DIR")]
+    pub seekdb_dir: Option<std::path::PathBuf>,
+    /// Emergency start: the root password its readiness login uses (default: the agent's
+    /// env, else the one it holds).
+    #[arg(
+        long = "root-password",
+        alias = "rp",
+        env = "OBSHELL_SEEKDB_ROOT_PASSWORD",
+        hide_env_values = true
+    )]
+    pub root_password: Option<String>,
     #[command(flatten)]
     pub remote: Remote,
 }
@@ -164,8 +211,45 @@ pub async fn deploy(c: &Client, a: &DeployArgs) -> Result<u8, ClientError> {
     create_and_follow(c, "/api/v1/seekdb/deploy", &body).await
 }
 
-pub async fn start(c: &Client) -> Result<u8, ClientError> {
-    create_and_follow(c, "/api/v1/seekdb/start", &json!({})).await
+/// The body of a start/stop: `base_dir` (absolute) for the emergency ones.
+fn lifecycle_body(a: &LifecycleArgs, with_password: bool) -> Result<Value, String> {
+    let mut body = json!({ "terminate": a.terminate });
+    if let Some(d) = &a.seekdb_dir {
+        let d = std::path::absolute(d).map_err(|e| format!("--seekdb-dir {}: {e}", d.display()))?;
+        body["base_dir"] = json!(d);
+        if with_password {
+            if let Some(p) = &a.root_password {
+                body["root_password"] = json!(p);
+            }
+        }
+    }
+    Ok(body)
+}
+
+pub async fn takeover(c: &Client, a: &TakeoverArgs) -> Result<u8, ClientError> {
+    let base = match std::path::absolute(&a.seekdb_dir) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("[ERROR] --seekdb-dir {}: {e}", a.seekdb_dir.display());
+            return Ok(2);
+        }
+    };
+    let mut body = json!({ "base_dir": base });
+    if let Some(p) = &a.root_password {
+        body["root_password"] = json!(p);
+    }
+    create_and_follow(c, "/api/v1/seekdb/takeover", &body).await
+}
+
+pub async fn start(c: &Client, a: &LifecycleArgs) -> Result<u8, ClientError> {
+    let body = match lifecycle_body(a, true) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("[ERROR] {e}");
+            return Ok(2);
+        }
+    };
+    create_and_follow(c, "/api/v1/seekdb/start", &body).await
 }
 
 pub async fn restart(c: &Client, terminate: bool) -> Result<u8, ClientError> {
@@ -177,13 +261,21 @@ pub async fn restart(c: &Client, terminate: bool) -> Result<u8, ClientError> {
     .await
 }
 
-pub async fn stop(c: &Client, terminate: bool) -> Result<u8, ClientError> {
+pub async fn stop(c: &Client, a: &LifecycleArgs) -> Result<u8, ClientError> {
+    let body = match lifecycle_body(a, false) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("[ERROR] {e}");
+            return Ok(2);
+        }
+    };
     let status = c.status().await?;
-    if status.get("obState").and_then(Value::as_i64) == Some(0) {
+    // obState describes the managed instance; an emergency stop names its own
+    if a.seekdb_dir.is_none() && status.get("obState").and_then(Value::as_i64) == Some(0) {
         println!("[INFO] seekdb is not running; nothing to stop.");
         return Ok(0);
     }
-    match create_and_follow(c, "/api/v1/seekdb/stop", &json!({ "terminate": terminate })).await {
+    match create_and_follow(c, "/api/v1/seekdb/stop", &body).await {
         // 204: it stopped meanwhile
         Err(ClientError::Protocol(_)) => {
             println!("[INFO] seekdb is not running; nothing to stop.");

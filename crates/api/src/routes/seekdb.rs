@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::Router;
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use task::dto::DagDetailDto;
@@ -23,6 +23,7 @@ use seekdb::meta::stored_config;
 use seekdb::sql::{AlterDatabase, Client, ConnParams, CreateDatabase, CreateUser, DbPrivilege};
 use seekdb::tasks::{DeployOptions, Plan, Planner};
 
+use crate::auth::pipeline::RequestAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::reply::{Contents, Data, NoData};
@@ -33,6 +34,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/seekdb/deploy", post(deploy))
+        .route("/api/v1/seekdb/takeover", post(takeover))
         .route("/api/v1/seekdb/start", post(start))
         .route("/api/v1/seekdb/stop", post(stop))
         .route("/api/v1/seekdb/restart", post(restart))
@@ -174,11 +176,110 @@ async fn deploy(
     create(&st, plan).await
 }
 
+/// A `root_password` field: absent or null is `None`; anything but a string without control
+/// characters is refused.
+fn root_password_of(v: Option<Value>) -> ApiResult<Option<String>> {
+    let pw = match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            return Err(ApiError::IllegalArgument(
+                "root_password must be a string".into(),
+            ))
+        }
+    };
+    if pw
+        .as_deref()
+        .is_some_and(|p| p.chars().any(|c| c.is_control()))
+    {
+        return Err(ApiError::IllegalArgument(
+            "root_password must not contain control characters".into(),
+        ));
+    }
+    Ok(pw)
+}
+
+/// An absolute `base_dir` of an existing instance.
+fn existing_base_dir(dir: &std::path::Path) -> ApiResult<PathBuf> {
+    if !dir.is_absolute() {
+        return Err(ApiError::IllegalArgument(format!(
+            "base_dir {} must be an absolute path",
+            dir.display()
+        )));
+    }
+    let layout = Layout::new(dir)
+        .map_err(|e| ApiError::IllegalArgument(format!("base_dir {}: {e}", dir.display())))?;
+    if !layout.is_initialized() {
+        return Err(ApiError::IllegalArgument(format!(
+            "no seekdb instance has been initialized in {} ({} is missing); initialize it first \
+             (e.g. `seekdb --base-dir {} --port <port>`) or deploy a new one",
+            dir.display(),
+            layout.meta_db().display(),
+            dir.display()
+        )));
+    }
+    Ok(layout.base().to_path_buf())
+}
+
+#[derive(Debug, Deserialize)]
+struct TakeoverBody {
+    base_dir: PathBuf,
+    #[serde(default)]
+    root_password: Option<Value>,
+}
+
+/// `POST /api/v1/seekdb/takeover` (spec §3.2): manage an instance initialized outside the
+/// agent. "Take over seekdb": [Start seekdb if not running] -> [Take over seekdb].
+async fn takeover(
+    State(st): State<AppState>,
+    JsonBody(body): JsonBody<TakeoverBody>,
+) -> ApiResult<Data<DagDetailDto>> {
+    let svc = service(&st)?;
+    let root_password = root_password_of(body.root_password)?;
+    if let Some(current) = svc.base_dir() {
+        return Err(ApiError::IllegalArgument(format!(
+            "this agent already manages the seekdb in {}; one agent manages one instance",
+            current.display()
+        )));
+    }
+    let base = existing_base_dir(&body.base_dir)?;
+    let plan = Planner::new(svc.hooks()).takeover(&base)?;
+    require_lock_free(&st, &plan.template.name).await?;
+    svc.prepare_takeover(&base, root_password.as_deref())
+        .await?;
+    create(&st, plan).await
+}
+
+/// The emergency start/stop (spec §3.3): allowed over the unix socket only, for an agent that
+/// manages no instance, on the instance named by `base_dir`.
+fn local_base_dir(auth: Option<&RequestAuth>, base_dir: Option<&PathBuf>) -> ApiResult<PathBuf> {
+    if !auth.is_some_and(|a| a.is_local()) {
+        return Err(ApiError::IllegalArgument(
+            "this agent manages no seekdb: deploy or take over one first; an emergency \
+             start/stop of an unmanaged instance is only accepted over the agent's local unix \
+             socket (obshell seekdb start|stop --seekdb-dir DIR)"
+                .into(),
+        ));
+    }
+    let Some(dir) = base_dir else {
+        return Err(ApiError::IllegalArgument(
+            "this agent manages no seekdb: give base_dir, the instance to start or stop".into(),
+        ));
+    };
+    existing_base_dir(dir)
+}
+
 /// Body of start/stop/restart; every field optional, an empty body is fine.
 #[derive(Debug, Default, Deserialize)]
 struct LifecycleBody {
     #[serde(default)]
     terminate: Option<bool>,
+    /// Emergency start/stop (agent not managing): the instance.
+    #[serde(default)]
+    base_dir: Option<PathBuf>,
+    /// Emergency start: the root password its readiness login uses.
+    #[serde(default)]
+    root_password: Option<Value>,
     /// Upstream's `force_pass_dag`; accepted and ignored (no stale DAG is passed for the caller).
     #[serde(default, rename = "force_pass")]
     _force_pass: Option<Value>,
@@ -186,10 +287,19 @@ struct LifecycleBody {
 
 async fn start(
     State(st): State<AppState>,
-    JsonBody(_): JsonBody<LifecycleBody>,
+    auth: Option<Extension<RequestAuth>>,
+    JsonBody(body): JsonBody<LifecycleBody>,
 ) -> ApiResult<Data<DagDetailDto>> {
     let svc = service(&st)?;
-    let base = managed(svc.as_ref())?;
+    let Some(base) = svc.base_dir() else {
+        // emergency "Start local seekdb"
+        let base = local_base_dir(auth.as_deref(), body.base_dir.as_ref())?;
+        let root_password = root_password_of(body.root_password)?;
+        let plan = Planner::new(svc.hooks()).start_local(&base)?;
+        svc.prepare_takeover(&base, root_password.as_deref())
+            .await?;
+        return create(&st, plan).await;
+    };
     let plan = Planner::new(svc.hooks()).start(&base)?;
     create(&st, plan).await
 }
@@ -197,14 +307,20 @@ async fn start(
 /// `POST /stop`: 204 without a body when seekdb is not running, as upstream.
 async fn stop(
     State(st): State<AppState>,
+    auth: Option<Extension<RequestAuth>>,
     JsonBody(body): JsonBody<LifecycleBody>,
 ) -> ApiResult<Response> {
     let svc = service(&st)?;
-    let base = managed(svc.as_ref())?;
-    match Planner::new(svc.hooks())
-        .stop(&base, body.terminate.unwrap_or(false))
-        .await?
-    {
+    let planner = Planner::new(svc.hooks());
+    let plan = match svc.base_dir() {
+        Some(base) => planner.stop(&base, body.terminate.unwrap_or(false)).await?,
+        // emergency "Stop local seekdb" (with the pid seen now)
+        None => {
+            let base = local_base_dir(auth.as_deref(), body.base_dir.as_ref())?;
+            planner.stop_local(&base).await?
+        }
+    };
+    match plan {
         None => Ok(StatusCode::NO_CONTENT.into_response()),
         Some(plan) => Ok(create(&st, plan).await?.into_response()),
     }

@@ -10,6 +10,8 @@ pub const DAG_STOP: &str = "Stop seekdb";
 pub const DAG_RESTART: &str = "Restart seekdb";
 pub const DAG_START_LOCAL: &str = "Start local seekdb";
 pub const DAG_STOP_LOCAL: &str = "Stop local seekdb";
+/// Taking over an instance initialized outside the agent (spec §3.2).
+pub const DAG_TAKE_OVER: &str = "Take over seekdb";
 
 /// Every lifecycle DAG name: what a client checks to know "a lifecycle operation is running".
 pub const LIFECYCLE_DAGS: &[&str] = &[
@@ -19,6 +21,7 @@ pub const LIFECYCLE_DAGS: &[&str] = &[
     DAG_RESTART,
     DAG_START_LOCAL,
     DAG_STOP_LOCAL,
+    DAG_TAKE_OVER,
 ];
 
 /// Node names.

@@ -9,6 +9,7 @@
 //! | Restart seekdb | global, failure releases | [Minor freeze before stop server] -> [Stop seekdb] -> Start seekdb |
 //! | Start local seekdb | none | Start seekdb |
 //! | Stop local seekdb | none | Stop seekdb |
+//! | Take over seekdb | global, failure releases | [Start seekdb] -> Take over seekdb |
 //!
 //! Stop, restart and the emergency stop carry the pid seen at creation (param `pid`): upstream's
 //! emergency stop had none and always failed. Failure releases the lock on the lifecycle DAGs
@@ -104,6 +105,27 @@ impl Planner {
         Ok(Plan {
             template,
             context: ctx,
+        })
+    }
+
+    /// "Take over seekdb" (global lock, released on failure, spec §3.2): an instance that was
+    /// initialized outside the agent; [Start seekdb] when it is not running, then [Take over
+    /// seekdb], which reads the ports and dirs from its meta.db, logs in as root with the
+    /// password the hooks hold and hands the facts to the agent. Refused when the instance was
+    /// never initialized.
+    pub fn takeover(&self, base_dir: &Path) -> Result<Plan> {
+        let layout = Layout::new(base_dir)?;
+        layout.require_initialized()?;
+        let mut template = Template::new(DAG_TAKE_OVER).global_maintenance();
+        if find_pid(&layout).is_none() {
+            template = template.node(self.node_start());
+        }
+        template = template.node(NodeSpec::new(Arc::new(TakeOverSeekdbTask::new(
+            self.hooks.clone(),
+        ))));
+        Ok(Plan {
+            template,
+            context: base_ctx(&layout, true),
         })
     }
 
@@ -244,6 +266,10 @@ mod tests {
         let e = p.start(dir.path()).err().map(|e| e.err_code());
         assert_eq!(e, Some("Seekdb.NotInitialized"));
         assert_eq!(
+            p.takeover(dir.path()).err().map(|e| e.err_code()),
+            Some("Seekdb.NotInitialized")
+        );
+        assert_eq!(
             p.restart(dir.path(), false)
                 .await
                 .err()
@@ -264,6 +290,21 @@ mod tests {
             p.deploy(&bad).err().map(|e| e.err_code()),
             Some("Common.BadRequest")
         );
+    }
+
+    #[test]
+    fn takeover_plan_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("store/sstable")).unwrap();
+        std::fs::write(dir.path().join("store/sstable/meta.db"), b"").unwrap();
+        let plan = planner().takeover(dir.path()).unwrap();
+        assert_eq!(plan.template.name, DAG_TAKE_OVER);
+        assert!(plan.template.maintenance.kind.is_maintenance());
+        // not running: started first
+        assert_eq!(plan.node_names(), vec![NODE_START, NODE_TAKE_OVER]);
+        // a failed take-over (wrong password) must not wedge the agent
+        assert!(plan.context.has_failure_exit_maintenance());
+        assert!(!plan.context.encode().to_lowercase().contains("password"));
     }
 
     #[test]

@@ -13,12 +13,13 @@ use task::{Capabilities, TaskContext, TaskFailure, TaskKind, TaskResult, TaskRun
 
 use crate::error::SeekdbError;
 use crate::layout::Layout;
+use crate::meta::stored_config;
 use crate::process::pid::{find_pid, process_user};
 use crate::sql::{Client, ConnParams};
-use crate::tasks::common::{report, timings_additional_data, Timer};
+use crate::tasks::common::{layout, report, timings_additional_data, Timer};
 use crate::tasks::deploy::options;
 use crate::tasks::hooks::{SeekdbHooks, TakeoverFacts};
-use crate::tasks::names::{data, NODE_TAKE_OVER, STRUCT_TAKE_OVER};
+use crate::tasks::names::{data, param, NODE_TAKE_OVER, STRUCT_TAKE_OVER};
 
 pub struct TakeOverSeekdbTask {
     hooks: Arc<dyn SeekdbHooks>,
@@ -29,11 +30,41 @@ impl TakeOverSeekdbTask {
         TakeOverSeekdbTask { hooks }
     }
 
-    async fn take_over(&self, layout: &Layout, port: u16) -> Result<TakeoverFacts, SeekdbError> {
+    async fn take_over(
+        &self,
+        layout: &Layout,
+        port: Option<u16>,
+    ) -> Result<TakeoverFacts, SeekdbError> {
         let password = self.hooks.root_password(layout.base()).await?;
-        let facts = takeover_facts(layout, &ConnParams::root(port).password(password)).await?;
+        let params = match port {
+            Some(port) => ConnParams::root(port),
+            // a take-over of an existing instance: where it listens is in its meta.db
+            None => {
+                let c = stored_config(layout).await?;
+                ConnParams::root(c.mysql_port).host(c.sql_host())
+            }
+        };
+        if port.is_none() {
+            check_uid(layout)?;
+        }
+        let facts = takeover_facts(layout, &params.password(password)).await?;
         self.hooks.take_over(&facts).await?;
         Ok(facts)
+    }
+}
+
+/// Spec §3.2 step 2: the agent's uid must be root or the uid running seekdb.
+fn check_uid(layout: &Layout) -> Result<(), SeekdbError> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(pid) = find_pid(layout) else {
+        return Err(SeekdbError::NotRunning(layout.base().to_path_buf()));
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    match std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid()) {
+        Ok(uid) if me != 0 && uid != me => Err(SeekdbError::Conflict(format!(
+            "seekdb pid {pid} runs as uid {uid}; the agent (uid {me}) must run as root or as that user"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -88,12 +119,20 @@ impl TaskKind for TakeOverSeekdbTask {
     }
 
     async fn execute(&self, run: &mut TaskRun) -> TaskResult {
-        let opts = options(run)?;
-        let layout = Layout::new(&opts.base_dir).map_err(|e| TaskFailure::new(e.to_string()))?;
+        // in a deploy the options name the instance and its port; in "Take over seekdb" the
+        // base dir is a param and the rest comes from the instance's meta.db
+        let (layout, port) = if run.get_param::<Value>(param::DEPLOY).is_ok() {
+            let opts = options(run)?;
+            let layout =
+                Layout::new(&opts.base_dir).map_err(|e| TaskFailure::new(e.to_string()))?;
+            (layout, Some(opts.init.port))
+        } else {
+            (layout(run)?, None)
+        };
         let offset = crate::process::errlog::log_len(layout.base());
         let mut t = Timer::start();
         let t0 = Instant::now();
-        let r = self.take_over(&layout, opts.init.port).await;
+        let r = self.take_over(&layout, port).await;
         t.seekdb(t0.elapsed());
         t.record(run, STRUCT_TAKE_OVER);
         match r {
