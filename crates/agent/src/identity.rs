@@ -36,8 +36,14 @@ pub async fn establish(
         Some(s) => Identity::parse(s)
             .ok_or_else(|| AgentError::InvalidMeta(format!("unknown identity '{s}'")))?,
     };
-    if identity != Identity::Single {
-        tracing::warn!(%identity, "stored identity kept; this agent only acts as SINGLE yet");
+    match identity {
+        Identity::Single => {}
+        // set by taking over a seekdb: the agent manages that instance
+        Identity::ClusterAgent => tracing::info!(%identity, "stored identity kept"),
+        other => tracing::warn!(
+            identity = %other,
+            "stored identity kept; multi-agent identities are not supported yet, acting as a single agent"
+        ),
     }
     let port = agent.port.to_string();
     meta.set_many(&[
