@@ -97,6 +97,40 @@ pub(crate) async fn report(
     TaskFailure::new(format!("[{}]: {headline}", e.err_code()))
 }
 
+/// What every seekdb execute does around its work: remember where the instance's log ended
+/// (so a failure reports the lines it added), time the work, record the split, and turn a
+/// failure into the task's report.
+pub(crate) struct Attempt {
+    pub layout: Layout,
+    pub timer: Timer,
+    log_offset: u64,
+}
+
+impl Attempt {
+    pub fn begin(layout: Layout) -> Attempt {
+        let log_offset = crate::process::errlog::log_len(layout.base());
+        Attempt {
+            layout,
+            timer: Timer::start(),
+            log_offset,
+        }
+    }
+
+    /// Records the timings under `struct_name` and reports a failure.
+    pub async fn end<T>(
+        self,
+        run: &mut TaskRun,
+        struct_name: &str,
+        r: Result<T, SeekdbError>,
+    ) -> Result<T, TaskFailure> {
+        self.timer.record(run, struct_name);
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(report(run, &self.layout, self.log_offset, e).await),
+        }
+    }
+}
+
 /// Measures one execute: the whole of it and the part spent waiting on seekdb itself.
 pub(crate) struct Timer {
     start: Instant,

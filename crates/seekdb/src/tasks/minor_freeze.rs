@@ -12,10 +12,9 @@ use task::{Capabilities, TaskContext, TaskKind, TaskResult, TaskRun};
 
 use crate::error::SeekdbError;
 use crate::layout::Layout;
-use crate::process::errlog::log_len;
 use crate::sql::Client;
 use crate::tasks::common::{
-    layout, param_u64, report, root_params, timings_additional_data, Timer,
+    layout, param_u64, root_params, timings_additional_data, Attempt, Timer,
 };
 use crate::tasks::hooks::SeekdbHooks;
 use crate::tasks::names::{param, NODE_MINOR_FREEZE, STRUCT_MINOR_FREEZE};
@@ -104,15 +103,9 @@ impl TaskKind for MinorFreezeTask {
     }
 
     async fn execute(&self, run: &mut TaskRun) -> TaskResult {
-        let layout = layout(run)?;
-        let offset = log_len(layout.base());
-        let mut t = Timer::start();
-        let r = self.freeze(run, &layout, &mut t).await;
-        t.record(run, STRUCT_MINOR_FREEZE);
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => Err(report(run, &layout, offset, e).await),
-        }
+        let mut a = Attempt::begin(layout(run)?);
+        let r = self.freeze(run, &a.layout, &mut a.timer).await;
+        a.end(run, STRUCT_MINOR_FREEZE, r).await
     }
 
     fn additional_data(&self, ctx: &TaskContext) -> Option<Map<String, Value>> {

@@ -16,14 +16,13 @@ use task::{Capabilities, TaskContext, TaskFailure, TaskKind, TaskResult, TaskRun
 use crate::error::SeekdbError;
 use crate::layout::Layout;
 use crate::locate::is_executable;
-use crate::process::errlog::log_len;
 use crate::process::pid::find_pid;
 use crate::process::ready::{wait_ready, Progress, ProgressSink, ReadyOptions};
 use crate::process::start::{start_existing, Launched};
 use crate::process::stop::{kill_now, Stopped};
 use crate::sql::ConnParams;
 use crate::tasks::common::{
-    layout, param_u64, report, root_params, timings_additional_data, Timer,
+    layout, param_u64, root_params, timings_additional_data, Attempt, Timer,
 };
 use crate::tasks::hooks::SeekdbHooks;
 use crate::tasks::names::{data, param, NODE_START, STRUCT_START};
@@ -167,15 +166,9 @@ impl TaskKind for StartObserverTask {
     }
 
     async fn execute(&self, run: &mut TaskRun) -> TaskResult {
-        let layout = layout(run)?;
-        let offset = log_len(layout.base());
-        let mut t = Timer::start();
-        let r = self.run_start(run, &layout, &mut t).await;
-        t.record(run, STRUCT_START);
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => Err(report(run, &layout, offset, e).await),
-        }
+        let mut a = Attempt::begin(layout(run)?);
+        let r = self.run_start(run, &a.layout, &mut a.timer).await;
+        a.end(run, STRUCT_START, r).await
     }
 
     async fn rollback(&self, run: &mut TaskRun) -> TaskResult {

@@ -12,10 +12,9 @@ use task::{Capabilities, TaskContext, TaskKind, TaskResult, TaskRun};
 
 use crate::error::SeekdbError;
 use crate::layout::Layout;
-use crate::process::errlog::log_len;
 use crate::process::pid::{find_pid, systemd_unit};
 use crate::process::stop::{stop, Stopped};
-use crate::tasks::common::{layout, param_u64, report, timings_additional_data, Timer};
+use crate::tasks::common::{layout, param_u64, timings_additional_data, Attempt, Timer};
 use crate::tasks::names::{param, NODE_STOP, STRUCT_STOP};
 
 /// Default SIGTERM grace (seconds).
@@ -106,15 +105,9 @@ impl TaskKind for StopObserverTask {
     }
 
     async fn execute(&self, run: &mut TaskRun) -> TaskResult {
-        let layout = layout(run)?;
-        let offset = log_len(layout.base());
-        let mut t = Timer::start();
-        let r = self.run_stop(run, &layout, &mut t).await;
-        t.record(run, STRUCT_STOP);
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => Err(report(run, &layout, offset, e).await),
-        }
+        let mut a = Attempt::begin(layout(run)?);
+        let r = self.run_stop(run, &a.layout, &mut a.timer).await;
+        a.end(run, STRUCT_STOP, r).await
     }
 
     fn additional_data(&self, ctx: &TaskContext) -> Option<Map<String, Value>> {

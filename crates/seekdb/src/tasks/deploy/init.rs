@@ -17,11 +17,10 @@ use task::{Capabilities, TaskContext, TaskFailure, TaskKind, TaskResult, TaskRun
 use crate::error::SeekdbError;
 use crate::layout::Layout;
 use crate::locate::locate;
-use crate::process::errlog::log_len;
 use crate::process::pid::find_pid;
 use crate::process::start::{initialize, start_existing};
 use crate::process::stop::kill_now;
-use crate::tasks::common::{report, timings_additional_data, Timer};
+use crate::tasks::common::{timings_additional_data, Attempt, Timer};
 use crate::tasks::deploy::{options, DeployOptions};
 use crate::tasks::names::{data, NODE_INIT, STRUCT_INIT};
 use crate::tasks::start::kill_started;
@@ -156,14 +155,9 @@ impl TaskKind for InitSeekdbTask {
     async fn execute(&self, run: &mut TaskRun) -> TaskResult {
         let opts = options(run)?;
         let layout = Layout::new(&opts.base_dir).map_err(|e| TaskFailure::new(e.to_string()))?;
-        let offset = log_len(layout.base());
-        let mut t = Timer::start();
-        let r = self.init(run, &opts, &layout, &mut t).await;
-        t.record(run, STRUCT_INIT);
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => Err(report(run, &layout, offset, e).await),
-        }
+        let mut a = Attempt::begin(layout);
+        let r = self.init(run, &opts, &a.layout, &mut a.timer).await;
+        a.end(run, STRUCT_INIT, r).await
     }
 
     async fn rollback(&self, run: &mut TaskRun) -> TaskResult {

@@ -15,7 +15,7 @@ use task::{Capabilities, TaskContext, TaskFailure, TaskKind, TaskResult, TaskRun
 use crate::error::SeekdbError;
 use crate::layout::Layout;
 use crate::sql::{ping, Client, ConnParams};
-use crate::tasks::common::{report, timings_additional_data, Timer};
+use crate::tasks::common::{timings_additional_data, Attempt};
 use crate::tasks::deploy::options;
 use crate::tasks::hooks::SeekdbHooks;
 use crate::tasks::names::{NODE_SET_ROOT_PASSWORD, STRUCT_SET_ROOT_PASSWORD};
@@ -80,16 +80,11 @@ impl TaskKind for SetSeekdbRootPasswordTask {
     async fn execute(&self, run: &mut TaskRun) -> TaskResult {
         let opts = options(run)?;
         let layout = Layout::new(&opts.base_dir).map_err(|e| TaskFailure::new(e.to_string()))?;
-        let offset = crate::process::errlog::log_len(layout.base());
-        let mut t = Timer::start();
+        let mut a = Attempt::begin(layout);
         let t0 = Instant::now();
-        let r = self.set(run, &layout, opts.init.port).await;
-        t.seekdb(t0.elapsed());
-        t.record(run, STRUCT_SET_ROOT_PASSWORD);
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => Err(report(run, &layout, offset, e).await),
-        }
+        let r = self.set(run, &a.layout, opts.init.port).await;
+        a.timer.seekdb(t0.elapsed());
+        a.end(run, STRUCT_SET_ROOT_PASSWORD, r).await
     }
 
     fn additional_data(&self, ctx: &TaskContext) -> Option<Map<String, Value>> {
