@@ -104,54 +104,50 @@ impl MetaDb {
 
     /// The value of an `ob_config` row.
     pub async fn ob_config(&self, name: &str) -> Result<Option<String>, AgentError> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT value FROM ob_config WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.and_then(|(v,)| v))
+        self.kv_get("ob_config", name).await
     }
 
     /// Writes several `ob_config` rows in one transaction.
     pub async fn set_ob_config(&self, pairs: &[(&str, &str)]) -> Result<(), AgentError> {
-        let mut tx = self.pool.begin().await?;
-        for (name, value) in pairs {
-            sqlx::query(
-                "INSERT INTO ob_config (name, value, info) VALUES (?, ?, '')
-                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            )
-            .bind(name)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.kv_set("ob_config", pairs).await
     }
 
     /// The value of an `ocs_info` row.
     pub async fn get(&self, name: &str) -> Result<Option<String>, AgentError> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT value FROM ocs_info WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.and_then(|(v,)| v))
+        self.kv_get("ocs_info", name).await
     }
 
     /// Writes several `ocs_info` rows in one transaction.
     pub async fn set_many(&self, pairs: &[(&str, &str)]) -> Result<(), AgentError> {
+        debug_assert!(
+            pairs.iter().all(|(name, _)| *name != "status"),
+            "the lock row belongs to the task crate"
+        );
+        self.kv_set("ocs_info", pairs).await
+    }
+
+    /// `ocs_info` and `ob_config` are both `(name UNIQUE, value, info)` key/value tables.
+    async fn kv_get(&self, table: &'static str, name: &str) -> Result<Option<String>, AgentError> {
+        let sql = format!("SELECT value FROM {table} WHERE name = ?");
+        let row: Option<(Option<String>,)> = sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|(v,)| v))
+    }
+
+    async fn kv_set(&self, table: &'static str, pairs: &[(&str, &str)]) -> Result<(), AgentError> {
+        let sql = format!(
+            "INSERT INTO {table} (name, value, info) VALUES (?, ?, '')
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value"
+        );
         let mut tx = self.pool.begin().await?;
         for (name, value) in pairs {
-            debug_assert_ne!(*name, "status", "the lock row belongs to the task crate");
-            sqlx::query(
-                "INSERT INTO ocs_info (name, value, info) VALUES (?, ?, '')
-                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            )
-            .bind(name)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&sql)
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -108,6 +108,18 @@ pub fn like_filter(f: &str) -> Result<()> {
     }
 }
 
+/// The `LIKE` pattern for an optional filter: everything (`%`) when absent or blank, else the
+/// validated filter.
+pub fn like_pattern(filter: Option<&str>) -> Result<&str> {
+    match filter.map(str::trim) {
+        None | Some("") => Ok("%"),
+        Some(f) => {
+            like_filter(f)?;
+            Ok(f)
+        }
+    }
+}
+
 /// A password for `IDENTIFIED BY`: at most 128 characters, no backslash or control
 /// character. `IDENTIFIED BY ?` is a syntax error in seekdb, so the password is quoted with
 /// [`quote_str`]; doubling `'` means the same with and without `NO_BACKSLASH_ESCAPES`, a

@@ -25,13 +25,7 @@ pub struct Parameter {
 impl Client {
     /// Parameters whose name is `LIKE filter` (all when `None` or empty).
     pub async fn parameters(&self, filter: Option<&str>) -> Result<Vec<Parameter>> {
-        let filter = match filter.map(str::trim) {
-            None | Some("") => "%",
-            Some(f) => {
-                validate::like_filter(f)?;
-                f
-            }
-        };
+        let filter = validate::like_pattern(filter)?;
         let rows = sqlx::query(
             "SELECT DISTINCT NAME, VALUE, DATA_TYPE, INFO, EDIT_LEVEL FROM oceanbase.V$OB_PARAMETERS WHERE NAME LIKE ? ORDER BY NAME",
         )

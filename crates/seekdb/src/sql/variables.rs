@@ -29,13 +29,7 @@ pub const WHITELIST_VARIABLE: &str = "ob_tcp_invited_nodes";
 impl Client {
     /// Global variables whose name is `LIKE filter` (all when `None` or empty).
     pub async fn variables(&self, filter: Option<&str>) -> Result<Vec<Variable>> {
-        let filter = match filter.map(str::trim) {
-            None | Some("") => "%",
-            Some(f) => {
-                validate::like_filter(f)?;
-                f
-            }
-        };
+        let filter = validate::like_pattern(filter)?;
         let rows = sqlx::query(
             "SELECT NAME, VALUE, INFO, SCOPE, DEFAULT_VALUE FROM oceanbase.DBA_OB_SYS_VARIABLES WHERE NAME LIKE ? ORDER BY NAME",
         )
