@@ -13,6 +13,9 @@ use crate::model::{epoch, Capabilities, DagInstance, NodeInstance};
 use crate::state::{Operator, State};
 use crate::store::Store;
 
+/// How many times an operator is tried when its guarded write loses to a concurrent change.
+const OPERATOR_ATTEMPTS: u32 = 5;
+
 fn conflict(what: &str) -> impl FnOnce(TaskError) -> TaskError + '_ {
     move |e| match e {
         TaskError::NoRowAffected(_) => TaskError::NoRowAffected(format!(
@@ -122,13 +125,35 @@ impl Store {
 
 impl Engine {
     /// Applies `op` (RETRY, ROLLBACK, CANCEL or PASS) to DAG `dag_id`.
+    ///
+    /// A guarded write that lost to a concurrent change is tried again on fresh rows, because
+    /// the winner may be the scheduler moving a running DAG on (a cancel right after creation
+    /// races the first stage; on MySQL the reads are not locking). Preconditions are checked
+    /// again on every attempt, so a competing operator still leaves exactly one effect: the
+    /// loser either fails its precondition or, when the same operator already won, gets the
+    /// conflict error.
     pub async fn operate_dag(&self, dag_id: i64, op: Operator) -> Result<()> {
-        let r = match op {
-            Operator::Retry => self.retry_dag(dag_id).await,
-            Operator::Rollback => self.rollback_dag(dag_id).await,
-            Operator::Cancel => self.cancel_dag(dag_id).await,
-            Operator::Pass => self.pass_dag(dag_id).await,
-            Operator::Run => return Err(TaskError::DagOperatorNotSupport("RUN".into())),
+        let mut attempt = 1;
+        let r = loop {
+            let r = self.operate_dag_once(dag_id, op).await;
+            let Err(TaskError::NoRowAffected(_)) = &r else {
+                break r;
+            };
+            let same_op_won = matches!(
+                self.store().get_dag(&self.store().pool, dag_id).await,
+                Ok(Some(d)) if d.operator == op
+            );
+            if same_op_won || attempt >= OPERATOR_ATTEMPTS {
+                break r;
+            }
+            tracing::debug!(
+                dag = dag_id,
+                op = op.as_str(),
+                attempt,
+                "operator lost a race; trying again"
+            );
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(10 * attempt as u64)).await;
         };
         if r.is_ok() {
             tracing::info!(dag = dag_id, op = op.as_str(), "operator applied");
@@ -136,6 +161,16 @@ impl Engine {
             self.publish_current(dag_id).await;
         }
         r
+    }
+
+    async fn operate_dag_once(&self, dag_id: i64, op: Operator) -> Result<()> {
+        match op {
+            Operator::Retry => self.retry_dag(dag_id).await,
+            Operator::Rollback => self.rollback_dag(dag_id).await,
+            Operator::Cancel => self.cancel_dag(dag_id).await,
+            Operator::Pass => self.pass_dag(dag_id).await,
+            Operator::Run => Err(TaskError::DagOperatorNotSupport("RUN".into())),
+        }
     }
 
     /// Tells progress followers (`Engine::subscribe`) that an operator changed the DAG; the

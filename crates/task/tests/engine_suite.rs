@@ -315,6 +315,32 @@ fn alive(pid: i32) -> bool {
     }
 }
 
+/// A cancel issued while the scheduler is starting the DAG's first stage wins: the operator
+/// tries again on fresh rows instead of answering "changed concurrently" (CI saw this on MySQL).
+async fn cancel_right_after_creation_wins(b: Backend) {
+    let h = harness(b).await;
+    let t = Template::new("Fresh")
+        .node(node("Hold", json!({"sleep_ms": 60_000})))
+        .node(node("Next", json!({})));
+    for _ in 0..10 {
+        let dag = h.engine.create_dag(&t, TaskContext::new()).await.unwrap();
+        h.engine
+            .operate_dag(dag.id, Operator::Cancel)
+            .await
+            .unwrap_or_else(|e| panic!("cancel of fresh DAG {}: {e}", dag.id));
+        let d = h.wait(dag.id, &["FAILED"]).await;
+        assert_eq!(d.operator, "CANCEL");
+        // a second cancel is refused with a clear error and changes nothing
+        let err = h
+            .engine
+            .operate_dag(dag.id, Operator::Cancel)
+            .await
+            .unwrap_err();
+        assert_eq!(err.err_code(), "Task.Dag.Operator.CancelFinishedDag", "{err}");
+    }
+    h.finish().await;
+}
+
 async fn timeout_fails_and_kills_the_attempt(b: Backend) {
     let h = harness(b).await;
     let pid_file = h.path("pid");
@@ -710,6 +736,7 @@ both_stores!(
     rollback_walks_executed_nodes_in_reverse,
     failed_rollback_can_be_rolled_back_again,
     cancel_stops_the_running_process,
+    cancel_right_after_creation_wins,
     timeout_fails_and_kills_the_attempt,
     pass_dag_and_pass_node,
     operator_preconditions_and_error_codes,
