@@ -336,7 +336,11 @@ async fn cancel_right_after_creation_wins(b: Backend) {
             .operate_dag(dag.id, Operator::Cancel)
             .await
             .unwrap_err();
-        assert_eq!(err.err_code(), "Task.Dag.Operator.CancelFinishedDag", "{err}");
+        assert_eq!(
+            err.err_code(),
+            "Task.Dag.Operator.CancelFinishedDag",
+            "{err}"
+        );
     }
     h.finish().await;
 }
