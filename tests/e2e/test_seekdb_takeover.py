@@ -255,6 +255,10 @@ def test_emergency_stop_and_start_by_an_agent_that_manages_nothing(inst):
     # over the socket, the instance must be named
     code, env = b.unix("POST", "/api/v1/seekdb/stop", {})
     assert code == 400 and "base_dir" in env["error"]["message"], env
+    # the CLI without --seekdb-dir reaches that refusal instead of "nothing to stop"
+    r = b.cli("seekdb", "stop", timeout=60)
+    assert r.returncode != 0 and "--seekdb-dir" in r.stderr, out(r)
+    assert "nothing to stop" not in r.stdout, out(r)
 
     pid = inst.pid()
     assert pid

@@ -270,8 +270,12 @@ pub async fn stop(c: &Client, a: &LifecycleArgs) -> Result<u8, ClientError> {
         }
     };
     let status = c.status().await?;
-    // obState describes the managed instance; an emergency stop names its own
-    if a.seekdb_dir.is_none() && status.get("obState").and_then(Value::as_i64) == Some(0) {
+    // obState describes the managed instance; an emergency stop names its own, and an agent
+    // that manages none answers the request itself with what to do instead
+    let manages =
+        status.pointer("/agent/identity").and_then(Value::as_str) == Some("CLUSTER AGENT");
+    if a.seekdb_dir.is_none() && manages && status.get("obState").and_then(Value::as_i64) == Some(0)
+    {
         println!("[INFO] seekdb is not running; nothing to stop.");
         return Ok(0);
     }

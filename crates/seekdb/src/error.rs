@@ -114,7 +114,9 @@ impl SeekdbError {
             | DeployCheck(_)
             | Sql { .. }
             | Conflict(_)
-            | AlreadyRunning { .. } => 400,
+            | AlreadyRunning { .. }
+            // the caller names (or manages) a directory that holds no instance yet
+            | NotInitialized(_) => 400,
             NotFound { .. } => 404,
             Task(e) => e.http_status(),
             _ => 500,
@@ -191,6 +193,11 @@ mod tests {
             message: "syntax".into(),
         };
         assert_eq!(e.err_code(), "MySQL.Error");
+        let e = SeekdbError::NotInitialized("/d".into());
+        assert_eq!(
+            (e.err_code(), e.http_status()),
+            ("Seekdb.NotInitialized", 400)
+        );
         let e = SeekdbError::StartFailed {
             dir: "/d".into(),
             reason: "exited".into(),

@@ -263,7 +263,9 @@ fn local_base_dir(auth: Option<&RequestAuth>, base_dir: Option<&PathBuf>) -> Api
     }
     let Some(dir) = base_dir else {
         return Err(ApiError::IllegalArgument(
-            "this agent manages no seekdb: give base_dir, the instance to start or stop".into(),
+            "this agent manages no seekdb: give base_dir, the instance to start or stop \
+             (obshell seekdb start|stop --seekdb-dir DIR)"
+                .into(),
         ));
     };
     existing_base_dir(dir)
