@@ -201,7 +201,10 @@ impl Engine {
         }
     }
 
-    /// Builds DTOs for many DAGs with three batched queries for the details.
+    /// Builds DTOs for many DAGs with three batched queries for the details, each keyed by the
+    /// DAG ids (a sub-select finds their nodes and sub-tasks) rather than by the thousand node
+    /// or sub-task ids the previous query returned. Run one after the other: on two cores,
+    /// running them at once was no faster and made the tail worse.
     async fn dags_to_dto(&self, dags: &[DagInstance], details: bool) -> Result<Vec<DagDetailDto>> {
         if !details {
             return Ok(dags.iter().map(|d| self.dag_dto(d, None)).collect());
@@ -209,10 +212,9 @@ impl Engine {
         let store = self.store();
         let ids: Vec<i64> = dags.iter().map(|d| d.id).collect();
         let nodes = store.nodes_of_dags(&ids).await?;
-        let node_ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
-        let subs = store.subtasks_of_nodes(&node_ids).await?;
-        let sub_ids: Vec<i64> = subs.iter().map(|s| s.id).collect();
-        let logs = logs_by_task(store.logs_of_subtasks(&sub_ids).await?);
+        let subs = store.subtasks_of_dags(&ids).await?;
+        let logs = store.logs_of_dags(&ids).await?;
+        let logs = logs_by_task(logs);
         let mut subs_by_node: HashMap<i64, Vec<TaskDetailDto>> = HashMap::new();
         for s in &subs {
             subs_by_node

@@ -101,29 +101,52 @@ impl Table {
             .join(", ")
     }
 
-    /// A SQLite `json_object(...)` of the row, for reads that fetch many rows as one JSON
-    /// array (see `Store::fetch_json`).
-    fn json_object(&self, store: &Store) -> String {
-        let pairs: Vec<String> = self
-            .exprs(store)
-            .into_iter()
-            .map(|(c, e)| format!("'{c}', {e}"))
-            .collect();
-        format!("json_object({})", pairs.join(", "))
+    /// A SQLite `json_array(...)` of the row, for reads that fetch many rows as one JSON
+    /// array (see `Store::fetch_many`); positional, so no key is written, parsed or looked up.
+    fn json_array(&self, store: &Store) -> String {
+        let exprs: Vec<String> = self.exprs(store).into_iter().map(|(_, e)| e).collect();
+        format!("json_array({})", exprs.join(", "))
+    }
+
+    /// The column names in the order of `json_array`.
+    fn names(&self) -> Vec<&'static str> {
+        self.text
+            .iter()
+            .chain(self.ints)
+            .chain(self.times)
+            .copied()
+            .collect()
     }
 }
 
-/// Select lists, built once per store: `x` for row reads, `x_json` for JSON-array reads.
+/// How to read many rows of one table at once (`Store::fetch_many`): the select list for
+/// MySQL, and for SQLite the `json_array(...)` of a row with its column names in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ManyRead {
+    pub select: String,
+    pub json_array: String,
+    pub names: Vec<&'static str>,
+}
+
+impl ManyRead {
+    fn new(t: &Table, s: &Store) -> ManyRead {
+        ManyRead {
+            select: t.select_list(s),
+            json_array: t.json_array(s),
+            names: t.names(),
+        }
+    }
+}
+
+/// Select lists, built once per store: `x` for row reads, `x_many` for batched reads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Columns {
     pub dag: String,
     pub node: String,
     pub subtask: String,
-    pub log: String,
-    pub node_brief: String,
-    pub node_brief_json: String,
-    pub subtask_json: String,
-    pub log_json: String,
+    pub node_brief_many: ManyRead,
+    pub subtask_many: ManyRead,
+    pub log_many: ManyRead,
 }
 
 impl Columns {
@@ -132,11 +155,9 @@ impl Columns {
             dag: DAG.select_list(s),
             node: NODE.select_list(s),
             subtask: SUBTASK.select_list(s),
-            log: LOG.select_list(s),
-            node_brief: NODE_BRIEF.select_list(s),
-            node_brief_json: NODE_BRIEF.json_object(s),
-            subtask_json: SUBTASK.json_object(s),
-            log_json: LOG.json_object(s),
+            node_brief_many: ManyRead::new(&NODE_BRIEF, s),
+            subtask_many: ManyRead::new(&SUBTASK, s),
+            log_many: ManyRead::new(&LOG, s),
         }
     }
 }
@@ -161,7 +182,20 @@ impl Cells for AnyRow {
     }
 }
 
-impl Cells for serde_json::Map<String, serde_json::Value> {
+/// One row of a JSON-array read: the values of a `json_array(...)` and their column names.
+pub(crate) struct JsonRow<'a> {
+    pub names: &'a [&'static str],
+    pub values: Vec<serde_json::Value>,
+}
+
+impl JsonRow<'_> {
+    fn get(&self, c: &str) -> Option<&serde_json::Value> {
+        let at = self.names.iter().position(|n| *n == c)?;
+        self.values.get(at)
+    }
+}
+
+impl Cells for JsonRow<'_> {
     fn int(&self, c: &str) -> Result<i64> {
         self.get(c)
             .and_then(serde_json::Value::as_i64)
