@@ -533,6 +533,43 @@ def test_second_lifecycle_dag_is_refused_while_one_runs(sdb):
     assert sdb.query("SELECT 1") == ((1,),)
 
 
+def test_stop_while_a_restart_has_seekdb_down_is_refused(sdb):
+    """Between the restart's Stop and its Start, seekdb is down: a stop then must be refused
+    with the maintenance error, not answered "already stopped" (204) as upstream does."""
+    assert sdb.ob_state() == 3
+    exe = sdb.dir / "run" / "seekdb"
+    aside = sdb.dir / "run" / "seekdb.e2e-slow"
+    os.rename(exe, aside)
+    gid = None
+    try:
+        # a launcher that waits before it becomes seekdb: the restart holds the lock while
+        # seekdb is down for a few seconds
+        exe.write_text(f'#!/bin/sh\nsleep 4\nexec "{aside}" "$@"\n')
+        exe.chmod(0o755)
+        code, env = sdb.api("POST", "/api/v1/seekdb/restart", {})
+        assert code == 200, env
+        gid = env["data"]["id"]
+        wait_for("seekdb down inside the restart", lambda: sdb.ob_state() == 0, timeout=60,
+                 interval=0.1)
+        code2, env2 = sdb.api("POST", "/api/v1/seekdb/stop", {})
+        r = sdb.cli("seekdb", "stop", timeout=60)
+        still_running = sdb.unix_dag(gid)["state"]
+    finally:
+        # the launcher execs the real binary under its aside name: restore only afterwards
+        dag = sdb.wait_dag(gid) if gid else None
+        exe.unlink(missing_ok=True)
+        os.rename(aside, exe)
+    assert still_running in ("READY", "RUNNING"), still_running
+    assert code2 == 500, (code2, env2)
+    assert env2["error"]["errCode"] == "Task.CreateFailed", env2
+    assert "under maintenance by DAG: Restart seekdb" in env2["error"]["message"], env2
+    assert r.returncode != 0, out(r)
+    assert "under maintenance" in out(r) and "nothing to stop" not in out(r), out(r)
+    assert dag["state"] == "SUCCEED", logs_of(dag)
+    assert sdb.ob_state() == 3
+    assert sdb.query("SELECT 1") == ((1,),)
+
+
 # ---- 6. a broken executable, fixed, retried ----------------------------------------------------
 
 def test_start_with_a_broken_executable_then_retry(sdb):

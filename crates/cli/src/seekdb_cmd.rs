@@ -270,12 +270,14 @@ pub async fn stop(c: &Client, a: &LifecycleArgs) -> Result<u8, ClientError> {
         }
     };
     let status = c.status().await?;
-    // obState describes the managed instance; an emergency stop names its own, and an agent
-    // that manages none answers the request itself with what to do instead
+    // obState describes the managed instance; an emergency stop names its own. An agent that
+    // manages none, or a stopped seekdb while a maintenance DAG (a restart) runs, is for the
+    // agent to answer: it refuses with what to do instead.
     let manages =
         status.pointer("/agent/identity").and_then(Value::as_str) == Some("CLUSTER AGENT");
-    if a.seekdb_dir.is_none() && manages && status.get("obState").and_then(Value::as_i64) == Some(0)
-    {
+    let busy = status.get("underMaintenance").and_then(Value::as_bool) == Some(true);
+    let stopped = status.get("obState").and_then(Value::as_i64) == Some(0);
+    if a.seekdb_dir.is_none() && manages && stopped && !busy {
         println!("[INFO] seekdb is not running; nothing to stop.");
         return Ok(0);
     }

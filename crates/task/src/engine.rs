@@ -176,6 +176,23 @@ impl Engine {
             .ok_or_else(|| TaskError::NotFound(format!("dag {id}")))
     }
 
+    /// Fails as creating a maintenance DAG named `name` would (`Task.CreateFailed` wrapping
+    /// `Agent.UnderMaintenanceDag`, naming the holder) while the global lock is held. For
+    /// requests that would start maintenance work, or find there is none to do, and must not
+    /// answer "done" while another maintenance DAG is changing things.
+    pub async fn require_lock_free(&self, name: &str) -> Result<()> {
+        let store = &self.core.store;
+        if store.is_lock_free().await? {
+            return Ok(());
+        }
+        let scope = self.core.scope_label();
+        let cause = match store.last_maintenance_dag(&store.pool).await? {
+            Some(d) => TaskError::AgentUnderMaintenanceDag { scope, dag: d.name },
+            None => TaskError::AgentUnderMaintenance(scope),
+        };
+        Err(TaskError::create_failed(name, cause))
+    }
+
     /// Subscribes to DAG progress events (stage changes and finishes). A slow receiver may
     /// miss events (`RecvError::Lagged`) and should then re-read the DAG.
     pub fn subscribe(&self) -> broadcast::Receiver<DagEvent> {

@@ -566,12 +566,18 @@ async fn maintenance_lock_rules(b: Backend) {
         .unwrap();
     let err = e.operate_dag(d.id, Operator::Retry).await.unwrap_err();
     assert_eq!(err.err_code(), "Agent.UnderMaintenanceDag");
+    // a request that would start maintenance work is refused the same way, naming the holder
+    let err = e.require_lock_free("Stop seekdb").await.unwrap_err();
+    assert_eq!(err.err_code(), "Task.CreateFailed");
+    assert_eq!(err.root().err_code(), "Agent.UnderMaintenanceDag");
+    assert!(err.to_string().contains("by DAG: Holder"), "{err}");
     assert_eq!(e.dag_detail(d.id, false).await.unwrap().state, "FAILED");
     e.operate_dag(holder.id, Operator::Cancel).await.unwrap();
     h.wait(holder.id, &["FAILED"]).await;
     // the cancelled holder has no failure_exit_maintenance: passing it releases the lock
     e.operate_dag(holder.id, Operator::Pass).await.unwrap();
     assert!(e.store().is_lock_free().await.unwrap());
+    e.require_lock_free("Stop seekdb").await.unwrap();
     h.touch("ok2");
     e.operate_dag(d.id, Operator::Retry).await.unwrap();
     h.wait(d.id, &["SUCCEED"]).await;

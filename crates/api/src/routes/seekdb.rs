@@ -117,22 +117,7 @@ async fn create(st: &AppState, plan: Plan) -> ApiResult<Data<DagDetailDto>> {
 
 /// Refuses early (before any side effect) while another maintenance DAG holds the lock.
 async fn require_lock_free(st: &AppState, name: &str) -> ApiResult<()> {
-    if st.engine.store().is_lock_free().await? {
-        return Ok(());
-    }
-    let holder = st
-        .engine
-        .maintenance_dag_detail(false)
-        .await
-        .ok()
-        .flatten()
-        .map(|d| format!("'{}' ({})", d.name, d.id))
-        .unwrap_or_else(|| "another maintenance task".into());
-    Err(TaskError::create_failed(
-        name,
-        TaskError::AgentUnderMaintenance(format!("the agent is under maintenance by {holder}")),
-    )
-    .into())
+    Ok(st.engine.require_lock_free(name).await?)
 }
 
 /// `POST /api/v1/seekdb/deploy` (ours): `DeployOptions` plus `root_password`.
@@ -323,7 +308,17 @@ async fn stop(
         }
     };
     match plan {
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
+        // already stopped; but while a maintenance DAG (a restart) runs, "stopped" is a
+        // moment of its work, not an answer: refuse as a new stop DAG would be
+        None => {
+            let name = if svc.base_dir().is_some() {
+                "Stop seekdb"
+            } else {
+                "Stop local seekdb"
+            };
+            require_lock_free(&st, name).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Some(plan) => Ok(create(&st, plan).await?.into_response()),
     }
 }
