@@ -100,23 +100,6 @@ impl Table {
             .collect::<Vec<_>>()
             .join(", ")
     }
-
-    /// A SQLite `json_array(...)` of the row, for reads that fetch many rows as one JSON
-    /// array (see `Store::fetch_many`); positional, so no key is written, parsed or looked up.
-    fn json_array(&self, store: &Store) -> String {
-        let exprs: Vec<String> = self.exprs(store).into_iter().map(|(_, e)| e).collect();
-        format!("json_array({})", exprs.join(", "))
-    }
-
-    /// The column names in the order of `json_array`.
-    fn names(&self) -> Vec<&'static str> {
-        self.text
-            .iter()
-            .chain(self.ints)
-            .chain(self.times)
-            .copied()
-            .collect()
-    }
 }
 
 /// How to read many rows of one table at once (`Store::fetch_many`): the select list for
@@ -129,11 +112,13 @@ pub(crate) struct ManyRead {
 }
 
 impl ManyRead {
+    /// The names and the `json_array` come from one `Table::exprs`, so their order agrees.
     fn new(t: &Table, s: &Store) -> ManyRead {
+        let (names, exprs): (Vec<&'static str>, Vec<String>) = t.exprs(s).into_iter().unzip();
         ManyRead {
             select: t.select_list(s),
-            json_array: t.json_array(s),
-            names: t.names(),
+            json_array: format!("json_array({})", exprs.join(", ")),
+            names,
         }
     }
 }
