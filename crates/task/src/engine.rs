@@ -169,11 +169,15 @@ impl Engine {
             &ctx,
         )
         .await?;
-        self.core.wake(id);
-        core.store
+        // read before waking the scheduler: the caller gets the DAG as created (READY), not
+        // whatever stage the scheduler has reached by then
+        let dag = core
+            .store
             .get_dag(&core.store.pool, id)
             .await?
-            .ok_or_else(|| TaskError::NotFound(format!("dag {id}")))
+            .ok_or_else(|| TaskError::NotFound(format!("dag {id}")))?;
+        self.core.wake(id);
+        Ok(dag)
     }
 
     /// Fails as creating a maintenance DAG named `name` would (`Task.CreateFailed` wrapping
