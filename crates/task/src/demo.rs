@@ -47,13 +47,15 @@ fn record(run: &TaskRun, what: &str) -> TaskResult {
             .create(true)
             .append(true)
             .open(&path)?;
-        writeln!(
-            f,
-            "{what} {} times={} continue={}",
+        // one write(2) per line: `writeln!` on a File writes each formatted piece on its own,
+        // and siblings appending at once interleaved pieces of their lines
+        let line = format!(
+            "{what} {} times={} continue={}\n",
             run.name(),
             run.execute_times(),
             run.is_continue()
-        )?;
+        );
+        f.write_all(line.as_bytes())?;
         f.sync_all()?;
     }
     Ok(())
