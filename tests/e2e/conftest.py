@@ -136,6 +136,19 @@ class Agent:
                 raise AssertionError(f"DAG {gid} still {d['state']} after {timeout}s: {d}")
             time.sleep(0.1)
 
+    def wait_running(self, gid: str, timeout=30) -> dict:
+        """Until the DAG's first sub-task is RUNNING: the DAG and its node turn RUNNING a moment
+        before the executor starts the sub-task."""
+        deadline = time.time() + timeout
+        while True:
+            d = self.dag(gid)
+            subs = (d.get("nodes") or [{}])[0].get("sub_tasks") or [{}]
+            if d["state"] == "RUNNING" and subs[0].get("state") == "RUNNING":
+                return d
+            if time.time() > deadline:
+                raise AssertionError(f"DAG {gid} sub-task not RUNNING after {timeout}s: {d}")
+            time.sleep(0.05)
+
     # ---- clients ----------------------------------------------------------------------------
 
     def sdk(self, password: str = "", agent_password: str = None) -> ClientSet:

@@ -41,7 +41,7 @@ def test_info_and_status(agent):
 
 def test_unfinished_dags_and_every_detail_route(agent):
     gid, _ = agent.create_dag("slow")
-    agent.wait_dag(gid, {"RUNNING"})
+    agent.wait_running(gid)
     c = agent.sdk()
 
     dags = {d.generic_id: d for d in c.v1.get_unfinished_dags()}

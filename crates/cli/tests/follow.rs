@@ -31,10 +31,12 @@ async fn start_agent(dir: &Path) -> Server {
 }
 
 async fn three_steps(server: &Server) -> String {
+    // stages long enough that a stalled CI machine still sees the stream open mid-DAG and
+    // stage 2 happen
     let t = Template::new("Three steps")
-        .node(step("One", 200))
-        .node(step("Two", 200))
-        .node(step("Three", 200));
+        .node(step("One", 700))
+        .node(step("Two", 700))
+        .node(step("Three", 700));
     let dag = server
         .engine()
         .create_dag(&t, TaskContext::new())

@@ -18,10 +18,12 @@ fn demo() -> Command {
 fn store_url(b: Backend, dir: &std::path::Path, tag: &str) -> String {
     match b {
         Backend::Sqlite => dir.join(".meta").display().to_string(),
+        // the time suffix keeps a database left by an earlier run (same pid) out of this one
         Backend::Mysql => format!(
-            "{}/ocs_crash_{}_{tag}",
+            "{}/ocs_crash_{}_{tag}_{}",
             common::mysql_server_url(),
-            std::process::id()
+            std::process::id(),
+            common::unique_suffix()
         ),
     }
 }

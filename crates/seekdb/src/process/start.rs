@@ -219,9 +219,19 @@ async fn launch(exe: &Path, layout: &Layout, extra: &[String]) -> Result<Launche
         .stderr(Stdio::from(err))
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| fail(format!("cannot execute {}: {e}", exe.display())))?;
+    // "Text file busy" is transient: another thread's fork briefly holds the write handle of
+    // a just-written executable (a freshly copied binary, a wrapper script) until its exec
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 10 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other,
+        }
+    }
+    .map_err(|e| fail(format!("cannot execute {}: {e}", exe.display())))?;
     let status = match tokio::time::timeout(LAUNCHER_TIMEOUT, child.wait()).await {
         Ok(s) => s.map_err(|e| fail(format!("waiting for {}: {e}", exe.display())))?,
         Err(_) => {

@@ -54,6 +54,15 @@ pub fn config() -> EngineConfig {
     }
 }
 
+/// Microseconds of the wall clock, mod 10^9: test databases named after the pid alone could
+/// meet one a failed earlier run left behind on a shared seekdb.
+pub fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() % 1_000_000_000)
+        .unwrap_or(0)
+}
+
 pub async fn open_store(
     backend: Backend,
     dir: &tempfile::TempDir,
@@ -66,9 +75,10 @@ pub async fn open_store(
         Backend::Mysql => {
             let server = mysql_server_url();
             let db = format!(
-                "ocs_t{}_{}",
+                "ocs_t{}_{}_{}",
                 std::process::id(),
-                COUNTER.fetch_add(1, Ordering::SeqCst)
+                COUNTER.fetch_add(1, Ordering::SeqCst),
+                unique_suffix()
             );
             let store = Store::open_mysql(&format!("{server}/{db}")).await.unwrap();
             (store, Some((server, db)))
