@@ -292,19 +292,24 @@ async fn cancel_stops_the_running_process(b: Backend) {
         .as_ref()
         .unwrap()
         .contains(&"sub task cancelled".to_string()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while alive(pid) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "sleep {pid} survived the cancel"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_gone(pid, "the cancel").await;
     // a cancelled DAG can be passed like any failed DAG
     h.engine.operate_dag(dag.id, Operator::Pass).await.unwrap();
     let d = h.wait(dag.id, &["SUCCEED"]).await;
     assert_eq!(d.operator, "PASS");
     h.finish().await;
+}
+
+/// Waits up to 5 s for `pid` to die, failing with "survived <cause>".
+async fn wait_gone(pid: i32, cause: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep {pid} survived {cause}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 fn alive(pid: i32) -> bool {
@@ -363,14 +368,7 @@ async fn timeout_fails_and_kills_the_attempt(b: Backend) {
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
     {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while alive(pid) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sleep {pid} survived the timeout"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        wait_gone(pid, "the timeout").await;
     }
     h.finish().await;
 }
