@@ -189,11 +189,9 @@ impl Engine {
         if store.is_lock_free().await? {
             return Ok(());
         }
-        let scope = self.core.scope_label();
-        let cause = match store.last_maintenance_dag(&store.pool).await? {
-            Some(d) => TaskError::AgentUnderMaintenanceDag { scope, dag: d.name },
-            None => TaskError::AgentUnderMaintenance(scope),
-        };
+        let cause = store
+            .maintenance_conflict(&store.pool, &self.core.scope_label())
+            .await?;
         Err(TaskError::create_failed(name, cause))
     }
 

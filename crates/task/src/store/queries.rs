@@ -434,13 +434,22 @@ impl Store {
         if r.rows_affected() > 0 {
             return Ok(());
         }
-        match self.last_maintenance_dag(&mut *conn).await? {
-            Some(d) => Err(TaskError::AgentUnderMaintenanceDag {
+        Err(self.maintenance_conflict(&mut *conn, scope).await?)
+    }
+
+    /// The error for a lock that is held: it names the DAG holding it when there is one.
+    pub(crate) async fn maintenance_conflict<'c>(
+        &self,
+        ex: impl AnyExecutor<'c>,
+        scope: &str,
+    ) -> Result<TaskError> {
+        Ok(match self.last_maintenance_dag(ex).await? {
+            Some(d) => TaskError::AgentUnderMaintenanceDag {
                 scope: scope.to_string(),
                 dag: d.name,
-            }),
-            None => Err(TaskError::AgentUnderMaintenance(scope.to_string())),
-        }
+            },
+            None => TaskError::AgentUnderMaintenance(scope.to_string()),
+        })
     }
 
     /// Releases the global lock. Already free counts as success.
